@@ -1,0 +1,1 @@
+"""Offline test doubles: a uCaptcha API simulator and a demo challenge site, both on loopback."""
