@@ -17,7 +17,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeAlias, cast
@@ -212,6 +212,8 @@ class UCaptchaClient:
     :param backoff_max: the longest single backoff delay.
     :param retry_deadline: total seconds one call may spend, retries and waits included.
     :param max_connections: persistent connections kept to the API host.
+    :param on_call: called with the endpoint name before every HTTP call, retries included (for
+        counting API usage).
     """
 
     def __init__(
@@ -226,6 +228,7 @@ class UCaptchaClient:
         retry_deadline: float = 120.0,
         allow_insecure_http: bool = False,
         max_connections: int = 10,
+        on_call: Callable[[str], None] | None = None,
     ) -> None:
         if not isinstance(api_key, str) or not api_key.strip():
             raise ValueError("an API key is required")
@@ -247,6 +250,7 @@ class UCaptchaClient:
         self.retry_deadline = retry_deadline
         self.max_connections = max_connections
         self.rate_limit: RateLimit | None = None
+        self._on_call = on_call
         self._pool: HTTPConnectionPool | None = None
         self._http: HTTPClient | None = None
         self._closed = False
@@ -363,6 +367,8 @@ class UCaptchaClient:
             raise RuntimeError("the uCaptcha client is closed")
         url = f"{self.api_url}/{endpoint}"
         body = {"clientKey": self._key, **payload}
+        if self._on_call is not None:
+            self._on_call(endpoint)
         try:
             answer = await asyncio.wait_for(self._post(url, body), self.timeout)
         except asyncio.TimeoutError:
