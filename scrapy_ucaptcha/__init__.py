@@ -1,3 +1,44 @@
 """Automatic CAPTCHA solving for Scrapy through the uCaptcha API."""
 
-__version__ = "0.1.0.dev0"
+from scrapy_ucaptcha._version import __version__
+from scrapy_ucaptcha.addon import Addon
+from scrapy_ucaptcha.client import RateLimit, TaskResult, TaskStatus, UCaptchaClient
+from scrapy_ucaptcha.config import Config, ConfigError
+from scrapy_ucaptcha.detection import Challenge, Detector
+from scrapy_ucaptcha.errors import (
+    CaptchaSolveError,
+    UCaptchaBadTaskError,
+    UCaptchaError,
+    UCaptchaFatalError,
+    UCaptchaProtocolError,
+    UCaptchaRateLimitError,
+    UCaptchaRetryableError,
+    UCaptchaTaskDeadError,
+    UCaptchaTimeoutError,
+)
+from scrapy_ucaptcha.extension import UCaptchaExtension
+from scrapy_ucaptcha.middleware import UCaptchaMiddleware
+
+__all__ = [
+    "Addon",
+    "CaptchaSolveError",
+    "Challenge",
+    "Config",
+    "ConfigError",
+    "Detector",
+    "RateLimit",
+    "TaskResult",
+    "TaskStatus",
+    "UCaptchaBadTaskError",
+    "UCaptchaClient",
+    "UCaptchaError",
+    "UCaptchaExtension",
+    "UCaptchaFatalError",
+    "UCaptchaMiddleware",
+    "UCaptchaProtocolError",
+    "UCaptchaRateLimitError",
+    "UCaptchaRetryableError",
+    "UCaptchaTaskDeadError",
+    "UCaptchaTimeoutError",
+    "__version__",
+]

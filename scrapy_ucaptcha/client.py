@@ -33,7 +33,7 @@ from twisted.web.client import (
     ResponseNeverReceived,
 )
 
-from scrapy_ucaptcha import __version__
+from scrapy_ucaptcha._version import __version__
 from scrapy_ucaptcha.errors import (
     UCaptchaProtocolError,
     UCaptchaRateLimitError,

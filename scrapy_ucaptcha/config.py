@@ -1,0 +1,236 @@
+"""Settings → one frozen :class:`Config`, read once at start; a bad value names its setting."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from scrapy.exceptions import NotConfigured
+from scrapy.utils.misc import load_object
+
+from scrapy_ucaptcha.client import DEFAULT_API_URL, check_api_url
+from scrapy_ucaptcha.templates import DEFAULT_TASK_TYPES, SELECTION_MODES, TemplateSet
+
+if TYPE_CHECKING:
+    from scrapy.settings import BaseSettings
+
+    from scrapy_ucaptcha.detection import Detector
+
+__all__ = ["SELECTION_MODES", "Config", "ConfigError"]
+
+_MISSING = object()
+
+
+class ConfigError(ValueError):
+    """A ``UCAPTCHA_*`` setting has a value scrapy-ucaptcha cannot use; the message names it."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every ``UCAPTCHA_*`` setting, checked. Build it with :meth:`from_settings`."""
+
+    api_key: str = field(repr=False)
+    api_url: str = DEFAULT_API_URL
+    allow_insecure_http: bool = False
+    templates: TemplateSet = field(default_factory=TemplateSet)
+    task_types: Mapping[str, str] = field(
+        default_factory=lambda: MappingProxyType(dict(DEFAULT_TASK_TYPES))
+    )
+    detectors: tuple[Detector, ...] = ()
+    poll_interval: float = 5.0
+    first_poll: float | None = None
+    solve_timeout: float = 300.0
+    max_attempts: int = 3
+    max_concurrent_tasks: int = 50
+    budget: float | None = None
+    selection_mode: str | None = None
+    provider: str | None = None
+    feedback: bool = True
+    reissue_priority: int = 100
+    check_balance: bool = True
+    http_timeout: float = 30.0
+    max_retries: int = 4
+    backoff_base: float = 1.0
+    backoff_max: float = 30.0
+    retry_deadline: float = 120.0
+    max_connections: int = 10
+
+    @classmethod
+    def from_settings(cls, settings: BaseSettings) -> Config:
+        """Read and check the settings; raise :class:`NotConfigured` when disabled and
+        :class:`ConfigError` (naming the setting) for any unusable value."""
+        reader = _Reader(settings)
+        if not reader.boolean("UCAPTCHA_ENABLED", True):
+            raise NotConfigured("scrapy-ucaptcha is disabled (UCAPTCHA_ENABLED=False)")
+        if not settings.getbool("TWISTED_REACTOR_ENABLED", True):
+            raise ConfigError(
+                "scrapy-ucaptcha needs the Twisted asyncio reactor: its API client runs on "
+                "Twisted, which Scrapy's reactorless mode (TWISTED_REACTOR_ENABLED=False) lacks"
+            )
+        api_key = settings.get("UCAPTCHA_API_KEY") or os.environ.get("UCAPTCHA_API_KEY", "")
+        if not isinstance(api_key, str) or not api_key.strip():
+            raise ConfigError(
+                "UCAPTCHA_API_KEY is not set: set it in the settings or in the environment "
+                "(or set UCAPTCHA_ENABLED=False to turn scrapy-ucaptcha off)"
+            )
+        allow_insecure = reader.boolean("UCAPTCHA_ALLOW_INSECURE_HTTP", False)
+        api_url = reader.string("UCAPTCHA_API_URL", DEFAULT_API_URL)
+        try:
+            api_url = check_api_url(api_url, allow_insecure_http=allow_insecure)
+        except ValueError as exc:
+            raise ConfigError(f"UCAPTCHA_API_URL: {exc}") from None
+        task_types = dict(DEFAULT_TASK_TYPES)
+        overrides = reader.mapping("UCAPTCHA_TASK_TYPES")
+        for kind, name in overrides.items():
+            if kind not in DEFAULT_TASK_TYPES or not isinstance(name, str) or not name:
+                raise ConfigError(
+                    f"UCAPTCHA_TASK_TYPES: {kind!r} → {name!r} is not a known captcha kind "
+                    f"mapped to a task type name; kinds: {', '.join(sorted(DEFAULT_TASK_TYPES))}"
+                )
+            task_types[kind] = name
+        try:
+            templates = TemplateSet.from_setting(reader.mapping("UCAPTCHA_TASKS"))
+        except ValueError as exc:
+            raise ConfigError(f"UCAPTCHA_TASKS: {exc}") from None
+        selection_mode = reader.optional_string("UCAPTCHA_SELECTION_MODE")
+        if selection_mode is not None and selection_mode not in SELECTION_MODES:
+            raise ConfigError(
+                f"UCAPTCHA_SELECTION_MODE must be one of {', '.join(SELECTION_MODES)}, "
+                f"got {selection_mode!r}"
+            )
+        return cls(
+            api_key=api_key.strip(),
+            api_url=api_url,
+            allow_insecure_http=allow_insecure,
+            templates=templates,
+            task_types=MappingProxyType(task_types),
+            detectors=reader.detectors("UCAPTCHA_DETECTORS"),
+            poll_interval=reader.number("UCAPTCHA_POLL_INTERVAL", 5.0, minimum=0.05),
+            first_poll=reader.optional_number("UCAPTCHA_FIRST_POLL", minimum=0.0),
+            solve_timeout=reader.number("UCAPTCHA_SOLVE_TIMEOUT", 300.0, minimum=0.1),
+            max_attempts=reader.integer("UCAPTCHA_MAX_ATTEMPTS", 3, minimum=1),
+            max_concurrent_tasks=reader.integer("UCAPTCHA_MAX_CONCURRENT_TASKS", 50, minimum=1),
+            budget=reader.optional_number("UCAPTCHA_BUDGET", minimum=0.0),
+            selection_mode=selection_mode,
+            provider=reader.optional_string("UCAPTCHA_PROVIDER"),
+            feedback=reader.boolean("UCAPTCHA_FEEDBACK", True),
+            reissue_priority=reader.integer("UCAPTCHA_REISSUE_PRIORITY", 100),
+            check_balance=reader.boolean("UCAPTCHA_CHECK_BALANCE", True),
+            http_timeout=reader.number("UCAPTCHA_HTTP_TIMEOUT", 30.0, minimum=0.01),
+            max_retries=reader.integer("UCAPTCHA_MAX_RETRIES", 4, minimum=0),
+            backoff_base=reader.number("UCAPTCHA_BACKOFF_BASE", 1.0, minimum=0.0),
+            backoff_max=reader.number("UCAPTCHA_BACKOFF_MAX", 30.0, minimum=0.001),
+            retry_deadline=reader.number("UCAPTCHA_RETRY_DEADLINE", 120.0, minimum=0.01),
+            max_connections=reader.integer("UCAPTCHA_MAX_CONNECTIONS", 10, minimum=1),
+        )
+
+
+class _Reader:
+    """Reads settings by type, raising :class:`ConfigError` that names the setting."""
+
+    def __init__(self, settings: BaseSettings) -> None:
+        self.settings = settings
+
+    def _raw(self, name: str) -> Any:
+        return self.settings.get(name, _MISSING)
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self._raw(name)
+        if value is _MISSING or value is None:
+            return default
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        if isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on"):
+            return True
+        if isinstance(value, str) and value.strip().lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{name} must be True or False, got {value!r}")
+
+    def number(self, name: str, default: float, *, minimum: float) -> float:
+        value = self.optional_number(name, minimum=minimum)
+        return default if value is None else value
+
+    def optional_number(self, name: str, *, minimum: float) -> float | None:
+        value = self._raw(name)
+        if value is _MISSING or value is None or value == "":
+            return None
+        try:
+            if isinstance(value, bool):
+                raise TypeError
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} must be a number, got {value!r}") from None
+        if not number >= minimum or number == float("inf"):
+            raise ConfigError(f"{name} must be a finite number >= {minimum:g}, got {value!r}")
+        return number
+
+    def integer(self, name: str, default: int, *, minimum: int | None = None) -> int:
+        value = self._raw(name)
+        if value is _MISSING or value is None or value == "":
+            return default
+        try:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise TypeError
+            number = int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} must be a whole number, got {value!r}") from None
+        if minimum is not None and number < minimum:
+            raise ConfigError(f"{name} must be >= {minimum}, got {value!r}")
+        return number
+
+    def string(self, name: str, default: str) -> str:
+        value = self.optional_string(name)
+        return default if value is None else value
+
+    def optional_string(self, name: str) -> str | None:
+        value = self._raw(name)
+        if value is _MISSING or value is None or value == "":
+            return None
+        if not isinstance(value, str):
+            raise ConfigError(f"{name} must be a string, got {value!r}")
+        return value.strip()
+
+    def mapping(self, name: str) -> Mapping[str, Any]:
+        value = self._raw(name)
+        if value is _MISSING or value is None:
+            return {}
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ConfigError(f"{name} must be a dict (or a JSON object string)") from None
+            if not isinstance(value, dict):
+                raise ConfigError(f"{name} must be a dict (or a JSON object string)")
+        if isinstance(value, Mapping):
+            return dict(value)
+        if hasattr(value, "copy_to_dict"):  # a BaseSettings sub-object
+            return dict(value.copy_to_dict())
+        raise ConfigError(f"{name} must be a dict, got {type(value).__name__}")
+
+    def detectors(self, name: str) -> tuple[Detector, ...]:
+        from scrapy_ucaptcha.detection import BUILTIN_DETECTORS  # noqa: PLC0415
+
+        value = self._raw(name)
+        if value is _MISSING or value is None:
+            entries: list[Any] = list(BUILTIN_DETECTORS)
+        elif isinstance(value, (list, tuple)):
+            entries = list(value)
+        else:
+            raise ConfigError(f"{name} must be a list of detector classes or import paths")
+        result: list[Detector] = []
+        for entry in entries:
+            try:
+                obj = load_object(entry) if isinstance(entry, str) else entry
+                detector = obj() if isinstance(obj, type) else obj
+            except Exception as exc:
+                raise ConfigError(f"{name}: cannot load detector {entry!r}: {exc}") from None
+            if not callable(getattr(detector, "detect", None)):
+                raise ConfigError(f"{name}: {entry!r} has no detect(response) method")
+            result.append(detector)
+        return tuple(result)

@@ -1,0 +1,246 @@
+"""Tasks in flight: create, poll until ready, bound each solve in time, count cost, guard budget.
+
+One :meth:`Solver.solve` call is one API task. What to do when it fails — create another task, give
+up — is the caller's choice, guided by :attr:`SolveFailed.retry`. Fatal account errors and an
+exhausted budget stop the solver for good; :attr:`Solver.stop_reason` says why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import statistics
+from collections import defaultdict, deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from scrapy_ucaptcha import stats as keys
+from scrapy_ucaptcha.client import TaskId, TaskResult, truncate_token
+from scrapy_ucaptcha.errors import (
+    UCaptchaBadTaskError,
+    UCaptchaError,
+    UCaptchaFatalError,
+    UCaptchaTaskDeadError,
+    UCaptchaTimeoutError,
+)
+
+if TYPE_CHECKING:
+    from scrapy_ucaptcha.client import UCaptchaClient
+    from scrapy_ucaptcha.config import Config
+    from scrapy_ucaptcha.stats import StatsRecorder
+
+__all__ = ["Solution", "SolveFailed", "Solver"]
+
+logger = logging.getLogger(__name__)
+
+BUDGET_EXHAUSTED = "budget_exhausted"
+SOLVE_TIMEOUT = "solve_timeout"
+
+
+@dataclass(frozen=True)
+class Solution:
+    """A ready task."""
+
+    task_id: TaskId
+    task_type: str
+    token: str
+    solution: Mapping[str, Any]
+    cost: float
+    solve_time_ms: int
+
+
+class SolveFailed(Exception):
+    """One task gave no solution. ``retry``: whether a new task may help."""
+
+    def __init__(
+        self, message: str, *, code: str, task_id: TaskId | None = None, retry: bool
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.task_id = task_id
+        self.retry = retry
+
+
+class Solver:
+    """Runs API tasks for the middleware, at most ``UCAPTCHA_MAX_CONCURRENT_TASKS`` at once."""
+
+    def __init__(
+        self,
+        config: Config,
+        client: UCaptchaClient,
+        stats: StatsRecorder,
+        on_stop: Callable[[str], None],
+    ) -> None:
+        self.config = config
+        self.client = client
+        self.stats = stats
+        self._on_stop = on_stop
+        self._slots = asyncio.Semaphore(config.max_concurrent_tasks)
+        self.spent = 0.0
+        self.stop_reason: str | None = None
+        self.in_flight = 0
+        self._observed: defaultdict[str, deque[float]] = defaultdict(lambda: deque(maxlen=50))
+
+    def stop(self, reason: str) -> None:
+        """No new tasks from now on (fatal account error, budget)."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+            self._on_stop(reason)
+
+    def first_poll_delay(self, task_type: str) -> float:
+        """Seconds to wait before the first poll: the solve times seen for this task type tell
+        when a result is likely (their median), else the poll interval."""
+        if self.config.first_poll is not None:
+            return self.config.first_poll
+        seen = self._observed.get(task_type)
+        if seen and len(seen) >= 3:
+            return min(self.config.poll_interval, statistics.median(seen))
+        return self.config.poll_interval
+
+    async def solve(
+        self,
+        task: Mapping[str, Any],
+        *,
+        domain: str,
+        selection_mode: str | None = None,
+        provider: str | None = None,
+    ) -> Solution:
+        """Create one task and wait for it; raise :class:`SolveFailed` when it gives nothing."""
+        self._check_open()
+        async with self._slots:
+            self._check_open()
+            self.in_flight += 1
+            try:
+                return await self._solve(task, domain, selection_mode, provider)
+            finally:
+                self.in_flight -= 1
+
+    def _check_open(self) -> None:
+        budget = self.config.budget
+        if self.stop_reason is None and budget is not None and self.spent >= budget:
+            logger.warning(
+                "uCaptcha budget of $%.4f reached ($%.4f spent): no new tasks",
+                budget,
+                self.spent,
+            )
+            self.stop(BUDGET_EXHAUSTED)
+        if self.stop_reason is not None:
+            raise SolveFailed(
+                f"solving stopped: {self.stop_reason}", code=self.stop_reason, retry=False
+            )
+
+    async def _solve(
+        self,
+        task: Mapping[str, Any],
+        domain: str,
+        selection_mode: str | None,
+        provider: str | None,
+    ) -> Solution:
+        loop = asyncio.get_running_loop()
+        task_type = str(task["type"])
+        started = loop.time()
+        result = await self._api(
+            self.client.create_task(
+                task,
+                selection_mode=selection_mode or self.config.selection_mode,
+                provider=provider or self.config.provider,
+            ),
+            None,
+        )
+        task_id = result.task_id
+        self.stats.inc(keys.TASKS_CREATED)
+        logger.debug("uCaptcha task %s created (%s) for %s", task_id, task_type, domain)
+        deadline = started + self.config.solve_timeout
+        delay = self.first_poll_delay(task_type)
+        while result.is_pending:
+            await asyncio.sleep(max(0.0, min(delay, deadline - loop.time())))
+            result = await self._api(self.client.get_task_result(task_id), task_id)
+            if result.is_pending and loop.time() >= deadline:
+                self.stats.inc(keys.TASKS_TIMEOUT)
+                raise SolveFailed(
+                    f"task {task_id} not ready after {self.config.solve_timeout:g} s",
+                    code=SOLVE_TIMEOUT,
+                    task_id=task_id,
+                    retry=True,
+                )
+            delay = self.config.poll_interval
+        if result.is_failed:
+            code = result.error_code or "ERROR_CAPTCHA_UNSOLVABLE"
+            self.stats.inc(keys.TASKS_FAILED)
+            self.stats.error(code)
+            logger.info("uCaptcha task %s failed: %s %s", task_id, code, result.error_description)
+            raise SolveFailed(
+                f"task {task_id} failed: {code}", code=code, task_id=task_id, retry=True
+            )
+        return self._ready(result, task_type, domain, loop.time() - started)
+
+    def _ready(self, result: TaskResult, task_type: str, domain: str, waited: float) -> Solution:
+        cost = result.cost or 0.0
+        solve_ms = (
+            result.solve_time_ms if result.solve_time_ms is not None else round(waited * 1000)
+        )
+        self.spent += cost
+        self.stats.inc(keys.TASKS_READY)
+        self.stats.inc(f"{keys.TASKS_READY}/{task_type}")
+        self.stats.add_cost(cost, domain)
+        self.stats.solve_time(solve_ms)
+        self._observed[task_type].append(solve_ms / 1000)
+        token = result.token
+        if token is None:
+            raise SolveFailed(
+                f"task {result.task_id} is ready but its solution has no token",
+                code="ERROR_EMPTY_SOLUTION",
+                task_id=result.task_id,
+                retry=True,
+            )
+        logger.debug(
+            "uCaptcha task %s ready in %d ms, $%.5f, token %s",
+            result.task_id,
+            solve_ms,
+            cost,
+            truncate_token(token),
+        )
+        return Solution(
+            task_id=result.task_id,
+            task_type=task_type,
+            token=token,
+            solution=result.solution,
+            cost=cost,
+            solve_time_ms=solve_ms,
+        )
+
+    async def _api(self, call: Any, task_id: TaskId | None) -> TaskResult:
+        """Await one client call, turning API errors into :class:`SolveFailed`."""
+        try:
+            result: TaskResult = await call
+        except UCaptchaFatalError as exc:
+            code = exc.code or "fatal"
+            self.stats.error(code)
+            logger.error("uCaptcha refused the account: %s; no more solving in this crawl", exc)
+            self.stop(code.lower())
+            raise SolveFailed(str(exc), code=code, task_id=task_id, retry=False) from None
+        except UCaptchaBadTaskError as exc:
+            code = exc.code or "bad_task"
+            self.stats.error(code)
+            logger.warning("uCaptcha rejected the task: %s", exc)
+            raise SolveFailed(str(exc), code=code, task_id=task_id, retry=False) from None
+        except UCaptchaTaskDeadError as exc:
+            code = exc.code or "task_dead"
+            self.stats.error(code)
+            raise SolveFailed(str(exc), code=code, task_id=task_id, retry=True) from None
+        except UCaptchaError as exc:  # retryable, and the client's own retries are spent
+            code = exc.code or ("timeout" if isinstance(exc, UCaptchaTimeoutError) else "network")
+            self.stats.error(code)
+            raise SolveFailed(str(exc), code=code, task_id=task_id, retry=True) from None
+        return result
+
+    async def feedback(self, task_id: TaskId, *, invalid: bool, message: str) -> None:
+        """Report a solution's fate; failures are logged, never raised."""
+        try:
+            await self.client.feedback_task(task_id, invalid=invalid, message=message)
+        except UCaptchaError as exc:
+            logger.info("uCaptcha feedback for task %s not recorded: %s", task_id, exc)
+            return
+        if invalid:
+            self.stats.inc(keys.FEEDBACK_INVALID)

@@ -1,0 +1,77 @@
+"""Stats keys in one place, and the recorder that keeps cost and solve-time figures current."""
+
+from __future__ import annotations
+
+import bisect
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from scrapy.statscollectors import StatsCollector
+
+__all__ = ["PREFIX", "StatsRecorder"]
+
+PREFIX = "ucaptcha"
+
+CHALLENGES = f"{PREFIX}/challenges"
+UNSOLVABLE = f"{PREFIX}/unsolvable"
+TASKS_CREATED = f"{PREFIX}/tasks/created"
+TASKS_READY = f"{PREFIX}/tasks/ready"
+TASKS_FAILED = f"{PREFIX}/tasks/failed"
+TASKS_TIMEOUT = f"{PREFIX}/tasks/timeout"
+TASKS_ABANDONED = f"{PREFIX}/tasks/abandoned"
+SOLVED = f"{PREFIX}/solved"
+SHARED = f"{PREFIX}/shared"
+GAVE_UP = f"{PREFIX}/gave_up"
+REJECTED = f"{PREFIX}/tokens/rejected"
+FEEDBACK_INVALID = f"{PREFIX}/feedback/invalid"
+PRESOLVED = f"{PREFIX}/presolve"
+ABANDONED = f"{PREFIX}/abandoned"
+ERRORS = f"{PREFIX}/errors"
+COST = f"{PREFIX}/cost_usd"
+SOLVE_TIME = f"{PREFIX}/solve_time_ms"
+API_CALLS = f"{PREFIX}/api_calls"
+BALANCE_START = f"{PREFIX}/balance/start"
+BALANCE_END = f"{PREFIX}/balance/end"
+
+
+class StatsRecorder:
+    """Writes ``ucaptcha/...`` stats; cost sums and solve-time percentiles stay current."""
+
+    def __init__(self, stats: StatsCollector) -> None:
+        self.stats = stats
+        self._solve_times: list[int] = []
+
+    def inc(self, key: str, count: int = 1) -> None:
+        self.stats.inc_value(key, count)
+
+    def api_call(self, endpoint: str) -> None:
+        self.inc(f"{API_CALLS}/{endpoint}")
+
+    def error(self, code: str) -> None:
+        self.inc(f"{ERRORS}/{code.lower()}")
+
+    def add_cost(self, usd: float, domain: str) -> None:
+        for key in (COST, f"{COST}/{domain}"):
+            total = self.stats.get_value(key, 0.0) + usd
+            self.stats.set_value(key, round(total, 6))
+
+    def solve_time(self, ms: int) -> None:
+        bisect.insort(self._solve_times, ms)
+        times = self._solve_times
+        self.stats.set_value(f"{SOLVE_TIME}/min", times[0])
+        self.stats.set_value(f"{SOLVE_TIME}/max", times[-1])
+        self.stats.set_value(f"{SOLVE_TIME}/mean", round(sum(times) / len(times)))
+        self.stats.set_value(f"{SOLVE_TIME}/p50", percentile(times, 50))
+        self.stats.set_value(f"{SOLVE_TIME}/p95", percentile(times, 95))
+
+    @property
+    def solve_times(self) -> list[int]:
+        return list(self._solve_times)
+
+
+def percentile(ordered: list[int], pct: float) -> int:
+    """Nearest-rank percentile of an ascending list (empty → 0)."""
+    if not ordered:
+        return 0
+    rank = max(1, -(-len(ordered) * pct // 100))  # ceil(n * pct / 100), at least 1
+    return ordered[int(rank) - 1]
