@@ -112,11 +112,16 @@ def _is_loopback(host: str) -> bool:
 def check_api_url(url: str, *, allow_insecure_http: bool = False) -> str:
     """Return ``url`` without a trailing slash; raise :class:`ValueError` saying what is wrong."""
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts.port  # noqa: B018  (raises ValueError on a bad port)
+    except ValueError:
+        raise ValueError(f"the API URL has an invalid port: {url!r}") from None
+    host = parts.hostname or ""
+    if parts.scheme not in ("http", "https") or not host or any(c.isspace() for c in url):
         raise ValueError(f"the API URL must be an absolute http(s) URL, got {url!r}")
-    if parts.query or parts.fragment or parts.username or parts.password:
+    if "?" in url or "#" in url or parts.username or parts.password:
         raise ValueError("the API URL must not carry credentials, a query or a fragment")
-    if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(host):
         raise ValueError(
             f"the API URL must use https:// (the API key travels in every request); plain http "
             f"is allowed only for loopback hosts or with the insecure-http opt-in, got {url!r}"
@@ -338,7 +343,7 @@ class UCaptchaClient:
         while True:
             attempt += 1
             try:
-                return await self._call_once(endpoint, payload)
+                return await self._call_once(endpoint, payload, deadline - loop.time())
             except UCaptchaRetryableError as exc:
                 delay = self._retry_delay(exc, attempt)
                 if attempt > self.max_retries or loop.time() + delay > deadline:
@@ -362,19 +367,21 @@ class UCaptchaClient:
         ceiling = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
         return random.uniform(ceiling / 2, ceiling)
 
-    async def _call_once(self, endpoint: str, payload: dict[str, Any]) -> dict[str, Any]:
+    async def _call_once(
+        self, endpoint: str, payload: dict[str, Any], deadline: float | None = None
+    ) -> dict[str, Any]:
+        """One HTTP call; ``deadline``: seconds left of the whole call's retry budget."""
         if self._closed:
             raise RuntimeError("the uCaptcha client is closed")
         url = f"{self.api_url}/{endpoint}"
         body = {"clientKey": self._key, **payload}
         if self._on_call is not None:
             self._on_call(endpoint)
+        timeout = self.timeout if deadline is None else min(self.timeout, deadline)
         try:
-            answer = await asyncio.wait_for(self._post(url, body), self.timeout)
+            answer = await asyncio.wait_for(self._post(url, body), max(timeout, 0.001))
         except asyncio.TimeoutError:
-            raise UCaptchaTimeoutError(
-                f"{endpoint} did not answer within {self.timeout:g} s"
-            ) from None
+            raise UCaptchaTimeoutError(f"{endpoint} did not answer within {timeout:g} s") from None
         except _NETWORK_ERRORS as exc:
             raise UCaptchaRetryableError(
                 f"{endpoint}: network error: {self._scrub(_describe(exc))}"
@@ -428,8 +435,8 @@ class UCaptchaClient:
             exc.retry_after = self._retry_after(answer.headers)
             raise exc
         if not isinstance(data, dict):
-            what = "an empty body" if not answer.body.strip() else _snippet(answer.body)
-            message = self._scrub(f"{endpoint}: expected a JSON object, got {what}")
+            what = "an empty body" if not answer.body.strip() else self._snippet(answer.body)
+            message = f"{endpoint}: expected a JSON object, got {what}"
             if status >= 500:
                 raise UCaptchaRetryableError(message, http_status=status)
             raise UCaptchaProtocolError(message, http_status=status)
@@ -444,7 +451,7 @@ class UCaptchaClient:
         if error_id == 0 and status < 400:
             return data
         code = data.get("errorCode")
-        code = code if isinstance(code, str) and code else f"HTTP_{status}"
+        code = self._scrub(code)[:100] if isinstance(code, str) and code else f"HTTP_{status}"
         description = data.get("errorDescription")
         description = self._scrub(
             description if isinstance(description, str) and description else code
@@ -519,6 +526,10 @@ class UCaptchaClient:
         retry_after = _to_float(headers.get("retry-after"))
         return None if retry_after is None else max(0.0, retry_after)
 
+    def _snippet(self, body: bytes) -> str:
+        text = self._scrub(body.decode("utf-8", "replace"))[:80].replace("\n", " ")
+        return f"{len(body)} bytes starting {text!r}"
+
     def _scrub(self, text: str) -> str:
         return text.replace(self._key, redact_key(self._key)) if self._key in text else text
 
@@ -535,11 +546,6 @@ def _to_float(value: str | None) -> float | None:
 def _code_of(data: Any) -> str | None:
     code = data.get("errorCode") if isinstance(data, dict) else None
     return code if isinstance(code, str) else None
-
-
-def _snippet(body: bytes) -> str:
-    text = body[:80].decode("utf-8", "replace").replace("\n", " ")
-    return f"{len(body)} bytes starting {text!r}"
 
 
 def _describe(exc: BaseException) -> str:

@@ -73,6 +73,7 @@ class _State:
     leader: bool = False
     generation: int = -1  # the group clearance this request was re-sent after
     shared_from: Solution | None = None
+    ticket: int = 0  # set while the re-issued request is on its way
 
 
 @dataclass(eq=False)
@@ -127,8 +128,10 @@ class UCaptchaMiddleware:
         self._groups: dict[tuple[str, str], _Group] = {}
         self._jobs: set[asyncio.Task[Any]] = set()
         self._failures_pending = 0
+        self._reissued: set[int] = set()  # tickets of re-issued requests not back yet
         self._closing = False
         self._close_requested = False
+        self._closer: asyncio.Future[None] | None = None
         crawler.signals.connect(self._request_scheduled, signal=signals.request_scheduled)
         crawler.signals.connect(self._spider_idle, signal=signals.spider_idle)
         crawler.signals.connect(self._spider_closed, signal=signals.spider_closed)
@@ -147,7 +150,7 @@ class UCaptchaMiddleware:
     def waiting(self) -> int:
         """Requests parked, following a domain solve, or carrying a failure to their errback."""
         followers = sum(len(group.followers) for group in self._groups.values())
-        return len(self._parked) + followers + self._failures_pending
+        return len(self._parked) + followers + self._failures_pending + len(self._reissued)
 
     # --- Scrapy hooks ---------------------------------------------------------------------------
 
@@ -170,6 +173,9 @@ class UCaptchaMiddleware:
             return response
         state = request.meta.get(STATE_KEY)
         state = state if isinstance(state, _State) else None
+        if state is not None and state.ticket in self._reissued:
+            self._reissued.discard(state.ticket)
+            self._maybe_close()
         challenge = self._detect(response, template)
         if challenge is None:
             if state is not None:
@@ -188,12 +194,20 @@ class UCaptchaMiddleware:
             return response
         if state is not None and state.solution is not None:
             self._rejected(request, state)
-        return self._park(request, response, challenge, template, state)
+        try:
+            return self._park(request, response, challenge, template, state)
+        except CaptchaSolveError as exc:  # raised here, it goes straight to the errback
+            self.stats.inc(keys.GAVE_UP)
+            logger.warning("%s", exc, extra={"spider": self.crawler.spider})
+            raise
 
     async def process_exception(
         self, request: Request, exception: BaseException, spider: Spider | None = None
     ) -> None:
         state = request.meta.get(STATE_KEY)
+        if isinstance(state, _State):
+            self._reissued.discard(state.ticket)
+            self._maybe_close()
         if isinstance(state, _State) and state.leader and state.group is not None:
             # the leader's re-issued request failed: let the followers try on their own
             self._release_group(state.group, success=False)
@@ -220,7 +234,15 @@ class UCaptchaMiddleware:
     def _detect(self, response: Response, template: Template) -> Challenge | None:
         rules = template.detect
         if rules is None:
-            return detect(response, self.config.detectors)
+            found = detect(response, self.config.detectors)
+            if found is not None and found.solvable and not _is_interstitial(response, found):
+                # A widget in a form that asks the user for more (contact, login, search): the
+                # page is not a wall in the crawl's way. Solving it would submit that form with
+                # its default values and pay for it; a template's 'detect' rules can say
+                # otherwise.
+                self.stats.inc(keys.WIDGETS_IGNORED)
+                return None
+            return found
         if rules.status is not None and response.status not in rules.status:
             return None
         markers = rules.has_markers and _markers_match(response, rules)
@@ -351,6 +373,7 @@ class UCaptchaMiddleware:
             # failures not delivered and followers whose leader's request vanished (dropped by
             # another component) would otherwise keep the spider open for ever.
             self._failures_pending = 0
+            self._reissued.clear()
             for key, group in list(self._groups.items()):
                 if group.busy:
                     self._release_group(key, success=False)
@@ -429,6 +452,7 @@ class UCaptchaMiddleware:
         return parked.task
 
     def _reissue(self, parked: _Parked, state: _State, solution: Solution) -> None:
+        state = replace(state, ticket=next(self._ids))
         request = inject.apply(parked.plan, parked.request, solution.token, solution.solution)
         meta = {k: v for k, v in request.meta.items() if k != PARK_KEY}
         meta[STATE_KEY] = state
@@ -444,7 +468,8 @@ class UCaptchaMiddleware:
             solution.task_id,
             extra={"spider": self.crawler.spider},
         )
-        self._crawl(request)
+        if self._crawl(request):
+            self._reissued.add(state.ticket)
 
     def _crawl(self, request: Request) -> bool:
         engine = self.crawler.engine
@@ -598,12 +623,16 @@ class UCaptchaMiddleware:
         engine = self.crawler.engine
         if engine is not None:
             self._close_requested = False
-            self._spawn(engine.close_spider_async(reason=f"ucaptcha_{reason}"))
+            # not one of self._jobs: _spider_closed, which runs inside it, cancels those
+            self._closer = asyncio.ensure_future(
+                engine.close_spider_async(reason=f"ucaptcha_{reason.lower()}")
+            )
 
     async def _spider_closed(self, spider: Spider, reason: str) -> None:
         self._closing = True
         abandoned = self.waiting - self._failures_pending
-        jobs = [job for job in self._jobs if not job.done()]
+        current = asyncio.current_task()
+        jobs = [job for job in self._jobs if not job.done() and job is not current]
         for job in jobs:
             job.cancel()
         if jobs:
@@ -640,3 +669,33 @@ def _markers_match(response: Response, rules: Any) -> bool:
         return False
     pattern: re.Pattern[str] | None = rules.regex
     return bool(pattern is not None and pattern.search(response.text))
+
+
+#: Statuses with which sites serve challenge walls.
+WALL_STATUSES = frozenset({403, 429, 503})
+_USER_FIELDS = (
+    ".//textarea | .//select | .//input[not(@type) or not(contains("
+    "' hidden submit button image reset checkbox radio file ', "
+    "concat(' ', translate(@type, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'), "
+    "' ')))]"
+)
+_TOKEN_FIELDS = frozenset({"g-recaptcha-response", "h-captcha-response", "cf-turnstile-response"})
+
+
+def _is_interstitial(response: Response, challenge: Challenge) -> bool:
+    """Whether a widget page is a wall: served with a wall status, or a form asking for nothing
+    but the CAPTCHA (an image captcha's answer field counts as the CAPTCHA)."""
+    if response.status in WALL_STATUSES:
+        return True
+    form = challenge.form
+    if form is None or not isinstance(response, TextResponse):
+        return False
+    try:
+        forms = response.xpath(form.xpath)
+        if not forms:
+            return False
+        names = forms[0].xpath(_USER_FIELDS).xpath("@name").getall()
+    except ValueError:
+        return False
+    asked = [n for n in names if n not in _TOKEN_FIELDS and n != form.token_field]
+    return not asked

@@ -218,7 +218,7 @@ class Solver:
             code = exc.code or "fatal"
             self.stats.error(code)
             logger.error("uCaptcha refused the account: %s; no more solving in this crawl", exc)
-            self.stop(code.lower())
+            self.stop(code)
             raise SolveFailed(str(exc), code=code, task_id=task_id, retry=False) from None
         except UCaptchaBadTaskError as exc:
             code = exc.code or "bad_task"

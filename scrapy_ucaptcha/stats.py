@@ -14,6 +14,7 @@ PREFIX = "ucaptcha"
 
 CHALLENGES = f"{PREFIX}/challenges"
 UNSOLVABLE = f"{PREFIX}/unsolvable"
+WIDGETS_IGNORED = f"{PREFIX}/widgets_ignored"
 TASKS_CREATED = f"{PREFIX}/tasks/created"
 TASKS_READY = f"{PREFIX}/tasks/ready"
 TASKS_FAILED = f"{PREFIX}/tasks/failed"

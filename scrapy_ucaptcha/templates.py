@@ -426,6 +426,9 @@ def build_task(
 ) -> dict[str, Any]:
     """The createTask ``task`` for a challenge: the template's fields, the page's for the rest."""
     task: dict[str, Any] = dict(template.task)
+    if "type" not in task and kind == "recaptcha_enterprise" and params.get("version") == "v3":
+        task["type"] = task_types["recaptcha_v3"]  # a score-based Enterprise key
+        task.setdefault("isEnterprise", True)
     if "type" not in task:
         if kind not in task_types:
             raise ValueError(

@@ -203,6 +203,14 @@ def _keystream(secret: str, nonce: bytes, length: int) -> bytes:
     return out[:length]
 
 
+_TAG_BYTES = 8
+
+
+def _seal_tag(secret: str, data: bytes) -> bytes:
+    """Authenticates the sealed answer, so that a PNG made with another secret reads as None."""
+    return hmac.new(secret.encode(), b"png-answer" + data, hashlib.sha256).digest()[:_TAG_BYTES]
+
+
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
     crc = zlib.crc32(kind + data) & 0xFFFFFFFF
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
@@ -235,7 +243,8 @@ def render_captcha_png(secret: str, answer: str) -> bytes:
     sealed = bytes(
         a ^ b for a, b in zip(answer.encode(), _keystream(secret, nonce, len(answer)), strict=True)
     )
-    text = _PNG_KEY + b"\x00" + base64.b64encode(nonce + sealed)
+    tag = _seal_tag(secret, nonce + sealed)
+    text = _PNG_KEY + b"\x00" + base64.b64encode(nonce + sealed + tag)
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
@@ -262,12 +271,14 @@ def read_image_answer(secret: str, png: bytes) -> str | None:
             blob = base64.b64decode(data[len(_PNG_KEY) + 1 :], validate=True)
         except binascii.Error:
             return None
-        nonce, sealed = blob[:8], blob[8:]
+        # Without the tag, another secret's PNG decrypts to random bytes that are often ASCII,
+        # and would be "solved" with a garbage answer.
+        nonce, sealed, tag = blob[:8], blob[8:-_TAG_BYTES], blob[-_TAG_BYTES:]
+        if not sealed or not hmac.compare_digest(tag, _seal_tag(secret, nonce + sealed)):
+            return None
         plain = bytes(
             a ^ b for a, b in zip(sealed, _keystream(secret, nonce, len(sealed)), strict=True)
         )
-        try:
-            return plain.decode("ascii")
-        except UnicodeDecodeError:
-            return None
+        answer = plain.decode("ascii", "replace")
+        return answer if all(ch in _GLYPHS for ch in answer) else None
     return None

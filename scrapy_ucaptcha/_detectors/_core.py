@@ -1,0 +1,424 @@
+"""Shared pieces of the challenge detectors: result types, the cheap pre-scan and page helpers."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from types import MappingProxyType
+from typing import Any, ClassVar, Final, Protocol, runtime_checkable
+from urllib.parse import parse_qs, urlsplit
+
+from parsel import Selector
+from scrapy.http import HtmlResponse, Response, TextResponse, XmlResponse
+
+logger = logging.getLogger("scrapy_ucaptcha.detection")
+
+
+class ChallengeKind:
+    """Challenge kinds: plain strings, used in the stats keys ``ucaptcha/challenges/<kind>``."""
+
+    RECAPTCHA_V2: Final = "recaptcha_v2"
+    RECAPTCHA_V2_INVISIBLE: Final = "recaptcha_v2_invisible"
+    RECAPTCHA_V3: Final = "recaptcha_v3"
+    RECAPTCHA_ENTERPRISE: Final = "recaptcha_enterprise"
+    HCAPTCHA: Final = "hcaptcha"
+    TURNSTILE: Final = "turnstile"
+    IMAGE: Final = "image"
+    # walls a token task cannot pass
+    CLOUDFLARE_CHALLENGE: Final = "cloudflare_challenge"
+    CLOUDFLARE_IUAM: Final = "cloudflare_iuam"
+    DATADOME: Final = "datadome"
+    PERIMETERX: Final = "perimeterx"
+    AWS_WAF: Final = "aws_waf"
+
+    SOLVABLE: Final = frozenset(
+        {
+            RECAPTCHA_V2,
+            RECAPTCHA_V2_INVISIBLE,
+            RECAPTCHA_V3,
+            RECAPTCHA_ENTERPRISE,
+            HCAPTCHA,
+            TURNSTILE,
+            IMAGE,
+        }
+    )
+    UNSOLVABLE: Final = frozenset(
+        {CLOUDFLARE_CHALLENGE, CLOUDFLARE_IUAM, DATADOME, PERIMETERX, AWS_WAF}
+    )
+    ALL: Final = SOLVABLE | UNSOLVABLE
+
+
+@dataclass(frozen=True)
+class FormLocator:
+    """Where a token goes back on the challenge page."""
+
+    #: Selects exactly that ``<form>`` (usable as ``FormRequest.from_response(formxpath=...)``).
+    xpath: str
+    #: The form field that carries the token (or the image captcha's answer).
+    token_field: str
+
+
+def _empty_params() -> Mapping[str, Any]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """A challenge found on a response."""
+
+    kind: str
+    #: False for walls a token task cannot pass (and widgets whose site key was not found).
+    solvable: bool
+    sitekey: str | None = None
+    #: Extracted extras, read-only (a dict given here is copied into a read-only mapping).
+    params: Mapping[str, Any] = field(default_factory=_empty_params, hash=False)
+    form: FormLocator | None = None
+    image_url: str | None = None
+    detector: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
+        if self.sitekey is not None:
+            object.__setattr__(self, "sitekey", self.sitekey.strip() or None)
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """Anything with a ``name`` and a ``detect(response)`` method can detect challenges."""
+
+    name: str
+
+    def detect(self, response: Response) -> Challenge | None: ...
+
+
+# --- the pre-scan ---------------------------------------------------------------------------------
+
+#: One pass over the raw body finds every marker family. All alternatives start with "c", so the
+#: regex engine searches for that literal first character, which keeps a 50 KB page at ~25 µs; an
+#: alternation with different first characters costs ~15 times more. Challenge machinery (class
+#: names, script URLs, JS identifiers) is lowercase, so the body is not lowercased. The bare word
+#: "challenge" is not a marker: prose and Cloudflare's script on every proxied page contain it.
+_MARKERS_RE: Final = re.compile(
+    rb"c(?:aptcha|h(?:allenges\.cloudflare\.com/turnstile|allenge\.js|k_jschl)|f[-_](?:turnstile|chl))"
+)
+CAPTCHA: Final = b"captcha"  # recaptcha, hcaptcha, captcha-delivery, px-captcha, captcha.js
+CF_TURNSTILE: Final = b"cf-turnstile"  # the widget class, or the API script's URL
+CF_CHL: Final = b"cf-chl"  # _cf_chl_opt, __cf_chl_rt_tk, /cdn-cgi/l/chk_jschl
+AWS_CHALLENGE_JS: Final = b"challenge.js"  # AWS WAF's challenge interstitial
+_CAPTCHA_RE: Final = re.compile(rb"captcha")
+HDR_CF_MITIGATED: Final = b"header:cf-mitigated"
+HDR_AWS_WAF: Final = b"header:x-amzn-waf-action"
+_TOKENS: Final = {
+    b"captcha": CAPTCHA,
+    b"challenges.cloudflare.com/turnstile": CF_TURNSTILE,
+    b"challenge.js": AWS_CHALLENGE_JS,
+    b"chk_jschl": CF_CHL,
+    b"cf-turnstile": CF_TURNSTILE,
+    b"cf_turnstile": CF_TURNSTILE,
+    b"cf-chl": CF_CHL,
+    b"cf_chl": CF_CHL,
+}
+
+
+def scan(response: TextResponse) -> frozenset[bytes]:
+    """The markers found in ``response``'s raw body and headers (cheap; no parsing)."""
+    hits = {_TOKENS[m] for m in set(_MARKERS_RE.findall(response.body))}
+    mitigated = response.headers.get(b"cf-mitigated")
+    if mitigated is not None and mitigated.strip().lower() == b"challenge":
+        hits.add(HDR_CF_MITIGATED)
+    if response.headers.get(b"x-amzn-waf-action"):
+        hits.add(HDR_AWS_WAF)
+    return frozenset(hits)
+
+
+# --- JavaScript scraps ----------------------------------------------------------------------------
+
+_IDENT_RE: Final = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*")
+_MEMBER_RE: Final = re.compile(r"""\s*(["']?)([\w$-]+)\1\s*(?::\s*(.*))?""", re.S)
+_STRING_RE: Final = re.compile(r"""\s*(["'`])(.*)\1\s*""", re.S)
+
+
+def _split_args(text: str, pos: int, limit: int = 4000) -> list[str]:
+    """Top-level comma-separated pieces from ``pos`` to the bracket closing the current level."""
+    args: list[str] = []
+    depth, start, quote = 0, pos, ""
+    end = min(len(text), pos + limit)
+    i = pos
+    while i < end:
+        c = text[i]
+        if quote:
+            if c == "\\":
+                i += 1
+            elif c == quote:
+                quote = ""
+        elif c in "'\"`":
+            quote = c
+        elif c in "([{":
+            depth += 1
+        elif c in ")]}":
+            if depth == 0:
+                break
+            depth -= 1
+        elif c == "," and depth == 0:
+            args.append(text[start:i])
+            start = i + 1
+        i += 1
+    args.append(text[start:i])
+    return [a for a in args if a.strip()]
+
+
+def js_string(source: str) -> str | None:
+    """The value of a JS string literal, or None when ``source`` is not one."""
+    m = _STRING_RE.fullmatch(source)
+    return m.group(2) if m else None
+
+
+@dataclass(frozen=True)
+class JsCall:
+    """A call like ``grecaptcha.render('box', {sitekey: '…'})``, roughly parsed."""
+
+    #: The first argument's source text, and its value when it is a string literal.
+    first: str
+    first_string: str | None
+    #: Members of the first object-literal argument: key (lowercased) → value source text.
+    options: Mapping[str, str]
+
+
+def js_calls(text: str, callee: re.Pattern[str], limit: int = 10) -> Iterator[JsCall]:
+    """Calls of ``callee`` (a pattern ending with the opening parenthesis) in ``text``."""
+    for count, m in enumerate(callee.finditer(text)):
+        if count >= limit:
+            return
+        args = _split_args(text, m.end())
+        first = args[0].strip() if args else ""
+        options: dict[str, str] = {}
+        for arg in args:
+            stripped = arg.strip()
+            if stripped.startswith("{"):
+                for member in _split_args(stripped, 1):
+                    mm = _MEMBER_RE.fullmatch(member)
+                    if mm:  # `{sitekey}` shorthand: the value is a variable of that name
+                        options.setdefault(
+                            mm.group(2).lower(), (mm.group(3) or mm.group(2)).strip()
+                        )
+                break
+        yield JsCall(first=first, first_string=js_string(first), options=options)
+
+
+def js_value(source: str | None, scripts: str) -> str | None:
+    """A string literal's value, or the string a simple variable was assigned in ``scripts``."""
+    if source is None:
+        return None
+    value = js_string(source)
+    if value is not None:
+        return value
+    source = source.strip()
+    if not _IDENT_RE.fullmatch(source):
+        return None
+    name = re.escape(source.rsplit(".", 1)[-1])
+    m = re.search(rf"""(?<![\w$])["']?{name}["']?\s*[:=]\s*(["'])([^"'\\\n]{{1,300}})\1""", scripts)
+    return m.group(2) if m else None
+
+
+def js_name(source: str | None) -> str | None:
+    """A callback's name: a string literal or a (dotted) identifier, not an inline function."""
+    if source is None:
+        return None
+    value = js_string(source)
+    value = (value if value is not None else source).strip()
+    if _IDENT_RE.fullmatch(value) and value not in ("function", "null", "undefined"):
+        return value
+    return None
+
+
+_SITEKEY_KV_RE: Final = re.compile(
+    r"""["']?(?:data-)?(?:site_?key|website_?key)["']?\s*[:=]\s*["']\s*([\w-]{10,100})\s*["']""",
+    re.I,
+)
+
+
+def query_param(url: str, name: str, *, fragment: bool = False) -> str | None:
+    """A query (or fragment) parameter of ``url``."""
+    try:
+        parts = urlsplit(url.replace("&amp;", "&"))
+    except ValueError:
+        return None
+    values = parse_qs(parts.fragment if fragment else parts.query).get(name)
+    return values[0].strip() if values else None
+
+
+# --- the page being examined ----------------------------------------------------------------------
+
+
+def xpath_literal(value: str) -> str | None:
+    """``value`` as an XPath 1.0 string literal (None if it holds both kinds of quote)."""
+    if '"' not in value:
+        return f'"{value}"'
+    if "'" not in value:
+        return f"'{value}'"
+    return None
+
+
+class Page:
+    """A response under examination, with lazily computed views shared by the detectors."""
+
+    def __init__(self, response: TextResponse, hits: frozenset[bytes] | None = None) -> None:
+        self.response = response
+        self.body = response.body
+        self.hits = scan(response) if hits is None else hits
+
+    def has(self, *needles: bytes) -> bool:
+        """Whether the raw body contains any of ``needles`` (a byte search, no parsing)."""
+        return any(needle in self.body for needle in needles)
+
+    @cached_property
+    def _captcha_contexts(self) -> bytes:
+        """The bytes around every "captcha" in the body (one pass, instead of one per needle)."""
+        body = self.body
+        return b"\n".join(
+            body[max(0, m.start() - 4) : m.end() + 12] for m in _CAPTCHA_RE.finditer(body)
+        )
+
+    def near_captcha(self, *needles: bytes) -> bool:
+        """Whether a needle that contains "captcha" (within 4 bytes before it, 12 after) is in
+        the body: as :meth:`has`, but cheaper for several needles."""
+        return any(needle in self._captcha_contexts for needle in needles)
+
+    @cached_property
+    def is_markup(self) -> bool:
+        """HTML (or XML) worth parsing, rather than JSON or plain text."""
+        if isinstance(self.response, (HtmlResponse, XmlResponse)):
+            return True
+        return self.body.lstrip()[:1] == b"<"
+
+    @cached_property
+    def sel(self) -> Selector:
+        selector: Selector = self.response.selector
+        if selector.type not in ("html", "xml"):  # parsel reads a JSON body as type "json"
+            selector = Selector(text=self.response.text, type="html")
+        return selector
+
+    @cached_property
+    def script_srcs(self) -> list[str]:
+        return [s.strip() for s in self.sel.xpath("//script/@src").getall()]
+
+    @cached_property
+    def inline_js(self) -> str:
+        """The text of every ``<script>`` without ``src`` (JS and JSON data blocks), joined."""
+        return "\n".join(self.sel.xpath("//script[not(@src)]/text()").getall())
+
+    @cached_property
+    def iframe_srcs(self) -> list[str]:
+        return [s.strip() for s in self.sel.xpath("//iframe/@src").getall()]
+
+    @cached_property
+    def data_sitekeys(self) -> list[str]:
+        return [s.strip() for s in self.sel.xpath("//@data-sitekey").getall() if s.strip()]
+
+    @cached_property
+    def forms(self) -> list[Selector]:
+        return list(self.sel.xpath("//form"))
+
+    def first(self, xpath: str, **variables: str) -> Selector | None:
+        found = self.sel.xpath(xpath, None, **variables)
+        return found[0] if found else None
+
+    def widget(self, css_class: str) -> Selector | None:
+        """The first element with ``css_class``, preferring one that carries a site key."""
+        found = self.sel.xpath(
+            "//*[contains(concat(' ', normalize-space(@class), ' '), $c)]", c=f" {css_class} "
+        )
+        for el in found:
+            if el.attrib.get("data-sitekey", "").strip():
+                return el
+        return found[0] if found else None
+
+    def element_for_target(self, target: str | None) -> Selector | None:
+        """The element a ``*.render(target, …)`` call renders into (an id or ``#id``)."""
+        ident = (target or "").strip()
+        if ident.startswith("."):
+            return self.widget(ident[1:])
+        ident = ident.removeprefix("#")
+        return self.first("//*[@id=$i]", i=ident) if ident else None
+
+    def generic_sitekey(self, shape: re.Pattern[str]) -> str | None:
+        """A ``data-sitekey`` anywhere, or a ``sitekey: '…'`` in a script, shaped like ``shape``."""
+        for key in self.data_sitekeys:
+            if shape.fullmatch(key):
+                return key
+        for m in _SITEKEY_KV_RE.finditer(self.inline_js):
+            if shape.fullmatch(m.group(1)):
+                return m.group(1)
+        return None
+
+    # --- forms --------------------------------------------------------------------------------
+
+    @staticmethod
+    def enclosing_form(el: Selector | None) -> Selector | None:
+        if el is None:
+            return None
+        found = el.xpath("ancestor-or-self::form[1]")
+        return found[0] if found else None
+
+    def form_with_field(self, name: str) -> Selector | None:
+        return self.first("//form[.//*[@name=$n]]", n=name)
+
+    def only_form(self) -> Selector | None:
+        return self.forms[0] if len(self.forms) == 1 else None
+
+    def captcha_input(self, form: Selector | None) -> Selector | None:
+        """An ``<input>`` whose name mentions captcha (in ``form``, or in any form)."""
+        xpath = ".//input[contains(translate(@name, 'CAPTH', 'capth'), 'captcha')]"
+        if form is None:
+            xpath = "//form" + xpath[1:]
+            return self.first(xpath)
+        found = form.xpath(xpath)
+        return found[0] if found else None
+
+    def form_xpath(self, form: Selector) -> str | None:
+        """An XPath selecting exactly ``form``: by unique id or name, else by position."""
+        index = next((i for i, f in enumerate(self.forms) if f.root is form.root), None)
+        if index is None:
+            return None
+        for attr in ("id", "name"):
+            value = form.attrib.get(attr)
+            literal = xpath_literal(value) if value else None
+            if literal and sum(f.attrib.get(attr) == value for f in self.forms) == 1:
+                return f"//form[@{attr}={literal}]"
+        return f"(//form)[{index + 1}]"
+
+    def locate(self, form: Selector | None, token_field: str) -> FormLocator | None:
+        xpath = self.form_xpath(form) if form is not None else None
+        return FormLocator(xpath=xpath, token_field=token_field) if xpath else None
+
+
+class BaseDetector:
+    """Base of the built-in detectors: a cheap marker check, then :meth:`examine` on a hit."""
+
+    name: str = ""
+    #: The pre-scan markers (see :func:`scan`) at least one of which must be present.
+    triggers: ClassVar[frozenset[bytes]] = frozenset()
+
+    def detect(self, response: Response) -> Challenge | None:
+        if not isinstance(response, TextResponse):
+            return None
+        try:
+            return self.detect_page(Page(response))
+        except Exception:
+            logger.debug("%s detector failed on %s", self.name, response, exc_info=True)
+            return None
+
+    def detect_page(self, page: Page) -> Challenge | None:
+        if self.triggers.isdisjoint(page.hits):
+            return None
+        return self.examine(page)
+
+    def examine(self, page: Page) -> Challenge | None:
+        """Look closely at a page that has this detector's markers."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"

@@ -1,0 +1,182 @@
+"""Walls a token task cannot pass: Cloudflare challenges, DataDome, PerimeterX, AWS WAF."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final
+
+from ._core import (
+    AWS_CHALLENGE_JS,
+    CAPTCHA,
+    CF_CHL,
+    HDR_AWS_WAF,
+    HDR_CF_MITIGATED,
+    BaseDetector,
+    Challenge,
+    ChallengeKind,
+    Page,
+    query_param,
+)
+from .widgets import TOKEN_DETECTORS
+
+
+def _wall_text(page: Page) -> str:
+    """Where a wall's machinery lives: script code and URLs of markup, or a JSON/text body."""
+    if not page.is_markup:
+        return page.response.text
+    return "\n".join([page.inline_js, *page.script_srcs, *page.iframe_srcs])
+
+
+_IUAM_XPATH: Final = (
+    "//input[@name='jschl_vc'] | //*[@id='jschl-answer'] | //form[contains(@action, 'jschl')]"
+)
+
+
+class CloudflareChallengeDetector(BaseDetector):
+    """Cloudflare's managed/JS challenge ("Just a moment...") and the old IUAM ``jschl`` page.
+
+    A page that also carries a solvable token widget (the older "Attention Required" captcha
+    page, or a Turnstile widget) is left to the widget detectors.
+    """
+
+    name = "cloudflare"
+    triggers = frozenset({CF_CHL, HDR_CF_MITIGATED})
+
+    def examine(self, page: Page) -> Challenge | None:
+        header = HDR_CF_MITIGATED in page.hits
+        if not header and not page.has(b"_cf_chl", b"jschl"):
+            return None
+        iuam = page.has(b"jschl") and (page.first(_IUAM_XPATH) is not None)
+        managed = (
+            header
+            or "_cf_chl_opt" in page.inline_js
+            or any(
+                "/cdn-cgi/challenge-platform/" in s and "/orchestrate/" in s
+                for s in page.script_srcs
+            )
+            or page.first("//form[contains(@action, '__cf_chl_')]") is not None
+        )
+        if not (iuam or managed):
+            return None
+        for detector in TOKEN_DETECTORS:
+            widget = detector.detect_page(page)
+            if widget is not None and widget.solvable:
+                return None
+        kind = ChallengeKind.CLOUDFLARE_IUAM if iuam else ChallengeKind.CLOUDFLARE_CHALLENGE
+        return Challenge(kind=kind, solvable=False, detector=self.name)
+
+
+_DD_OBJECT_RE: Final = re.compile(r"\bdd\s*=\s*\{([^{}]*)\}")
+_DD_FIELD_RE: Final = re.compile(r"""["']?(\w+)["']?\s*:\s*["']?([^"',}]*)""")
+_DD_URL_RE: Final = re.compile(
+    r"""captcha-delivery\.com(?:\\?/)+(?:captcha|interstitial)(?:\\?/)*\?[^"'\s<>]*"""
+)
+_DD_SCRIPT_RE: Final = re.compile(r"captcha-delivery\.com/[ci]\.js")
+
+
+class DataDomeDetector(BaseDetector):
+    """DataDome's captcha (``t=fe``) and ban (``t=bv``) pages, also as a JSON answer to an XHR.
+
+    Both are unsolvable here: the captcha is a slider bound to the proxy and User-Agent.
+    ``params["banned"]`` is True when the IP is banned (rotate the proxy instead).
+    """
+
+    name = "datadome"
+    triggers = frozenset({CAPTCHA})
+
+    def examine(self, page: Page) -> Challenge | None:
+        if not page.near_captcha(b"captcha-delivery"):
+            return None
+        text = _wall_text(page)
+        t: str | None = None
+        found = False
+        obj = _DD_OBJECT_RE.search(text)
+        if obj is not None:
+            fields = dict(_DD_FIELD_RE.findall(obj.group(1)))
+            found = (
+                "captcha-delivery" in fields.get("host", "")
+                or _DD_SCRIPT_RE.search(text) is not None
+            )
+            t = fields.get("t") if found else None
+        url = _DD_URL_RE.search(text)
+        if url is not None:
+            found = True
+            t = t or query_param(url.group(0).replace("\\u0026", "&").replace("\\/", "/"), "t")
+        if not found:
+            return None
+        return Challenge(
+            kind=ChallengeKind.DATADOME,
+            solvable=False,
+            params={"banned": t == "bv"},
+            detector=self.name,
+        )
+
+
+_PX_MACHINERY: Final = ("_pxAppId", "px-cdn.net", "px-cloud.net", "/captcha/captcha.js")
+
+
+class PerimeterXDetector(BaseDetector):
+    """PerimeterX (HUMAN) block pages ("Press & Hold" in ``#px-captcha``), also as JSON."""
+
+    name = "perimeterx"
+    triggers = frozenset({CAPTCHA})
+
+    def examine(self, page: Page) -> Challenge | None:
+        if not page.near_captcha(b"px-captcha", b"captcha.px-", b"/captcha.js"):
+            return None
+        text = _wall_text(page)
+        if page.is_markup:
+            if page.first("//*[@id='px-captcha']") is None:
+                return None
+        elif '"blockScript"' not in text or '"appId"' not in text:
+            return None
+        if not any(marker in text for marker in _PX_MACHINERY):
+            return None
+        return Challenge(kind=ChallengeKind.PERIMETERX, solvable=False, detector=self.name)
+
+
+_GOKU_RE: Final = re.compile(r"gokuProps\s*=\s*\{(.*?)\}", re.S)
+_GOKU_FIELD_RE: Final = re.compile(r"""["']?(key|iv|context)["']?\s*:\s*["']([^"']*)["']""")
+
+
+class AwsWafDetector(BaseDetector):
+    """AWS WAF CAPTCHA (HTTP 405) and challenge (HTTP 202) interstitials.
+
+    ``sitekey`` and ``params["iv"]``/``params["context"]`` come from ``window.gokuProps``;
+    ``params["waf_action"]`` is ``captcha`` or ``challenge``.
+    """
+
+    name = "aws_waf"
+    triggers = frozenset({HDR_AWS_WAF, CAPTCHA, AWS_CHALLENGE_JS})
+
+    def examine(self, page: Page) -> Challenge | None:
+        header = (page.response.headers.get(b"x-amzn-waf-action") or b"").decode("latin-1")
+        header = header.strip().lower()
+        if not header and not (
+            (AWS_CHALLENGE_JS in page.hits or page.near_captcha(b"captcha.js", b"captcha-cont"))
+            and page.has(b"gokuProps")
+        ):
+            return None
+        text = _wall_text(page)
+        goku = _GOKU_RE.search(text)
+        aws_scripts = [s for s in page.script_srcs if "awswaf.com" in s]
+        captcha_box = page.is_markup and page.first("//*[@id='captcha-container']") is not None
+        if not header:  # ordinary pages load the AWS WAF SDK too, but have no gokuProps
+            box = captcha_box or (
+                page.is_markup and page.first("//*[@id='challenge-container']") is not None
+            )
+            if goku is None or not (aws_scripts or box):
+                return None
+        fields = dict(_GOKU_FIELD_RE.findall(goku.group(1))) if goku else {}
+        captcha = captcha_box or any(s.endswith("/captcha.js") for s in aws_scripts)
+        params: dict[str, Any] = {"waf_action": header or ("captcha" if captcha else "challenge")}
+        for name in ("iv", "context"):
+            if fields.get(name):
+                params[name] = fields[name]
+        return Challenge(
+            kind=ChallengeKind.AWS_WAF,
+            solvable=False,
+            sitekey=fields.get("key") or None,
+            params=params,
+            detector=self.name,
+        )

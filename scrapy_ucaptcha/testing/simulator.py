@@ -1,0 +1,578 @@
+"""A uCaptcha API simulator: a real twisted.web server speaking the uCaptcha JSON API on loopback.
+
+Use it in tests, the example project, benchmarks, or to try a spider offline::
+
+    sim = Simulator(SimulatorConfig(solve_time={"*": SolveTime.fixed(0.02)}))
+    url = sim.start()  # "http://127.0.0.1:PORT"; point the client's API URL at it
+    ...
+    await sim.stop()
+
+It serves ``/createTask``, ``/getTaskResult``, ``/getBalance`` and ``/feedbackTask`` with the
+shapes, HTTP statuses and error codes of uCaptcha's docs; tasks go ``idle`` -> ``processing`` ->
+``ready``/``failed`` on the reactor clock; costs are reserved at createTask and refunded on
+failure; tokens are signed with :func:`~scrapy_ucaptcha.testing.tokens.sign_token`, so a demo site
+can verify them; image captchas drawn by :func:`~scrapy_ucaptcha.testing.tokens.render_captcha_png`
+are read back; callbacks are sent as HTTP GET; requests are rate limited per client IP. Faults
+(:class:`Fault`) inject server errors, broken bodies, slowness, dropped connections, error codes and
+failing or stuck tasks. Every request is recorded in :attr:`Simulator.calls`.
+
+Differences from the real service, on purpose: callbacks to loopback/private addresses are allowed;
+``X-RateLimit-Reset`` has millisecond precision (the real service sends whole seconds);
+``/_simulator/...`` control endpoints (no key, test-only, never exposed publicly) let another
+process inspect and steer the simulator:
+
+* ``GET /_simulator/health`` -- ``{"status": "ok", ...}``
+* ``GET /_simulator/calls`` (``DELETE`` clears them), ``GET /_simulator/tasks``,
+  ``GET /_simulator/callbacks`` -- JSON lists of the records
+* ``GET|POST|DELETE /_simulator/faults`` -- list, add (a :class:`Fault` as JSON; 201), clear
+* ``GET|POST /_simulator/config`` -- read, patch (see :meth:`Simulator.configure`; ``{"keys":
+  {KEY: USD}}`` sets balances)
+
+Control endpoints are neither rate limited nor recorded in :attr:`Simulator.calls`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol, cast
+
+import treq
+from scrapy.utils.defer import maybe_deferred_to_future
+from treq.client import HTTPClient
+from twisted.internet.defer import CancelledError, Deferred
+from twisted.web.client import Agent, HTTPConnectionPool
+
+from scrapy_ucaptcha.testing._sim_api import (
+    TASK_TYPES,
+    Answer,
+    ApiError,
+    check_options,
+    error_body,
+    parse_task,
+    task_family,
+)
+from scrapy_ucaptcha.testing._sim_http import TrackingFactory, build_factory
+from scrapy_ucaptcha.testing._sim_model import (
+    DEFAULT_API_KEY,
+    FAULT_KINDS,
+    REQUEST_FAULT_KINDS,
+    TASK_FAULT_KINDS,
+    Call,
+    CallbackAttempt,
+    Fault,
+    SimTask,
+    SimulatorConfig,
+    SolveTime,
+)
+from scrapy_ucaptcha.testing.tokens import read_image_answer, sign_token
+
+if TYPE_CHECKING:
+    from twisted.internet.protocol import ServerFactory
+    from twisted.python.failure import Failure
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "DEFAULT_API_KEY",
+    "FAULT_KINDS",
+    "TASK_TYPES",
+    "Call",
+    "CallbackAttempt",
+    "Fault",
+    "SimTask",
+    "Simulator",
+    "SimulatorConfig",
+    "SolveTime",
+]
+
+
+# Structural types for the parts of Twisted's zope interfaces used here (mypy cannot read those).
+
+
+class _DelayedCall(Protocol):
+    def active(self) -> bool: ...
+
+    def cancel(self) -> None: ...
+
+
+class _ListeningPort(Protocol):
+    def getHost(self) -> Any: ...
+
+    def stopListening(self) -> Deferred[None] | None: ...
+
+
+class _Reactor(Protocol):
+    def seconds(self) -> float: ...
+
+    def callLater(
+        self, delay: float, callable: Callable[..., object], *args: object, **kw: object
+    ) -> _DelayedCall: ...
+
+    def listenTCP(
+        self, port: int, factory: ServerFactory[Any], backlog: int = 50, interface: str = ""
+    ) -> _ListeningPort: ...
+
+
+def _reactor() -> _Reactor:
+    from twisted.internet import reactor
+
+    return cast("_Reactor", reactor)
+
+
+def _ignore_cancelled(failure: Failure) -> None:
+    if not isinstance(failure.value, CancelledError):
+        logger.warning("uCaptcha simulator: callback failed: %s", failure.value)
+
+
+def _money(value: float) -> float:
+    return round(value, 8)
+
+
+class Simulator:
+    """The uCaptcha API simulator. See the module docstring.
+
+    Attributes a test may read (and ``config``, ``faults`` it may change):
+
+    * ``config`` -- the :class:`SimulatorConfig`, read on every request.
+    * ``calls`` -- every API request, as :class:`Call` records, in arrival order.
+    * ``tasks`` -- task id -> :class:`SimTask`, for every task ever created.
+    * ``callbacks`` -- every callback sent (or suppressed), as :class:`CallbackAttempt` records.
+    * ``faults`` -- the active :class:`Fault` objects, in matching order.
+    """
+
+    def __init__(self, config: SimulatorConfig | None = None) -> None:
+        self.config = config if config is not None else SimulatorConfig()
+        self.calls: list[Call] = []
+        self.tasks: dict[str, SimTask] = {}
+        self.callbacks: list[CallbackAttempt] = []
+        self.faults: list[Fault] = []
+        self._balances: dict[str, float] = {}
+        self._task_keys: dict[str, str] = {}
+        self._images: dict[str, bytes] = {}
+        self._waiters: dict[str, list[Deferred[None]]] = {}
+        self._delayed: set[_DelayedCall] = set()
+        self._pending_callbacks: set[Deferred[None]] = set()
+        self._rng = random.Random(self.config.seed)
+        self._port: _ListeningPort | None = None
+        self._factory: TrackingFactory | None = None
+        self._url: str | None = None
+        self._pool: Any = None  # HTTPConnectionPool (untyped)
+        self._client: HTTPClient | None = None
+
+    async def __aenter__(self) -> Simulator:
+        self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    # --- running ----------------------------------------------------------------------------------
+
+    def start(self, port: int = 0, host: str = "127.0.0.1") -> str:
+        """Listen on ``host:port`` (0: any free port); return the base URL ``http://HOST:PORT``."""
+        if self._port is not None:
+            raise RuntimeError("the simulator is already running")
+        factory = build_factory(self)
+        listening = _reactor().listenTCP(port, cast("ServerFactory[Any]", factory), interface=host)
+        self._port, self._factory = listening, factory
+        actual_port = listening.getHost().port
+        shown_host = f"[{host}]" if ":" in host else host
+        self._url = f"http://{shown_host}:{actual_port}"
+        return self._url
+
+    @property
+    def url(self) -> str:
+        """The base URL (no trailing slash); raises :class:`RuntimeError` before :meth:`start`."""
+        if self._url is None:
+            raise RuntimeError("the simulator is not running")
+        return self._url
+
+    @property
+    def running(self) -> bool:
+        return self._port is not None
+
+    async def stop(self) -> None:
+        """Stop listening, abort open connections, cancel every pending timer and callback."""
+        port, factory = self._port, self._factory
+        self._port = self._factory = None
+        for call in list(self._delayed):
+            if call.active():
+                call.cancel()
+        self._delayed.clear()
+        waiters = [d for ds in self._waiters.values() for d in ds]
+        self._waiters.clear()
+        for d in waiters:
+            d.cancel()
+        if port is not None:
+            stopped = port.stopListening()
+            if factory is not None:
+                await maybe_deferred_to_future(factory.abort_all())
+            if isinstance(stopped, Deferred):
+                await maybe_deferred_to_future(stopped)
+        for d in list(self._pending_callbacks):
+            d.cancel()
+        self._pending_callbacks.clear()
+        if self._pool is not None:
+            pool, self._pool, self._client = self._pool, None, None
+            await maybe_deferred_to_future(pool.closeCachedConnections())
+
+    # --- balances, faults, records ----------------------------------------------------------------
+
+    def balance(self, key: str) -> float:
+        """The balance of ``key`` in USD; :class:`KeyError` for an unknown key."""
+        value = self._balance_of(key)
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def set_balance(self, key: str, usd: float) -> None:
+        """Set the balance of ``key`` (adding the key if new)."""
+        self._balances[key] = _money(usd)
+
+    def add_fault(self, fault: Fault) -> Fault:
+        """Activate ``fault`` (after the ones already active); return it."""
+        self.faults.append(fault)
+        return fault
+
+    def remove_fault(self, fault: Fault) -> None:
+        """Deactivate ``fault`` (no error if it was used up already)."""
+        if fault in self.faults:
+            self.faults.remove(fault)
+
+    def clear_faults(self) -> None:
+        self.faults.clear()
+
+    def count(self, endpoint: str, task_id: str | None = None) -> int:
+        """How many requests reached ``endpoint`` (``"createTask"`` or ``"/createTask"``)."""
+        name = endpoint.strip("/")
+        return sum(
+            1
+            for call in self.calls
+            if call.endpoint == name and (task_id is None or call.task_id == task_id)
+        )
+
+    def configure(self, patch: Mapping[str, Any]) -> None:
+        """Patch the configuration from JSON-like values (see :meth:`SimulatorConfig.apply_patch`).
+
+        Also: ``keys`` sets the balances of the keys given, ``seed`` reseeds the generator.
+        """
+        self.config.apply_patch(patch)
+        keys = patch.get("keys")
+        if isinstance(keys, Mapping):
+            for key in keys:
+                self._balances[str(key)] = _money(self.config.keys[str(key)])
+        if "seed" in patch:
+            self._rng.seed(self.config.seed)
+
+    # --- used by the HTTP layer -------------------------------------------------------------------
+
+    def _now(self) -> float:
+        return _reactor().seconds()
+
+    def _later(self, delay: float, func: Callable[[], object]) -> _DelayedCall:
+        holder: list[_DelayedCall] = []
+
+        def run() -> None:
+            self._delayed.discard(holder[0])
+            func()
+
+        call = _reactor().callLater(max(0.0, delay), run)
+        holder.append(call)
+        self._delayed.add(call)
+        return call
+
+    def _cancel(self, call: _DelayedCall) -> None:
+        self._delayed.discard(call)
+        if call.active():
+            call.cancel()
+
+    def _balance_of(self, key: object) -> float | None:
+        if not isinstance(key, str):
+            return None
+        if key not in self._balances and key in self.config.keys:
+            self._balances[key] = _money(self.config.keys[key])
+        return self._balances.get(key)
+
+    def _describe(
+        self, endpoint: str, payload: dict[str, Any] | None
+    ) -> tuple[str | None, bool, str | None, str | None]:
+        """Key, whether it is valid, task id and task type of a request (for records and faults)."""
+        if payload is None:
+            return None, False, None, None
+        key = payload.get("clientKey")
+        key = key if isinstance(key, str) else None
+        valid = self._balance_of(key) is not None
+        task_id: str | None = None
+        task_type: str | None = None
+        if endpoint == "createTask":
+            task = payload.get("task")
+            if isinstance(task, dict) and isinstance(task.get("type"), str):
+                task_type = task["type"]
+        elif endpoint in ("getTaskResult", "feedbackTask"):
+            raw_id = payload.get("taskId")
+            if isinstance(raw_id, str):
+                task_id = raw_id
+                if raw_id in self.tasks and self._task_keys.get(raw_id) == key:
+                    task_type = self.tasks[raw_id].type
+        return key, valid, task_id, task_type
+
+    def _take_request_fault(
+        self, endpoint: str, key: str | None, task_type: str | None
+    ) -> Fault | None:
+        family = task_family(task_type)
+        for fault in self.faults:
+            if fault.kind in REQUEST_FAULT_KINDS and fault.matches(
+                endpoint, key, task_type, family
+            ):
+                self._fire(fault)
+                return fault
+        return None
+
+    def _fire(self, fault: Fault) -> None:
+        fault.fired += 1
+        if fault.used_up:
+            self.remove_fault(fault)
+
+    def _handle(self, endpoint: str, payload: dict[str, Any] | None, call: Call) -> Answer:
+        """Process an API request and return its answer."""
+        try:
+            if payload is None:
+                raise ApiError("ERROR_BAD_PARAMETERS", "The request body must be a JSON object")
+            key = payload.get("clientKey")
+            if not isinstance(key, str) or self._balance_of(key) is None:
+                raise ApiError("ERROR_KEY_DOES_NOT_EXIST")
+            if endpoint == "createTask":
+                return self._create_task(key, payload, call)
+            if endpoint == "getTaskResult":
+                return self._get_task_result(key, payload)
+            if endpoint == "getBalance":
+                return Answer(200, {"errorId": 0, "balance": round(self.balance(key), 6)})
+            if endpoint == "feedbackTask":
+                return self._feedback(key, payload)
+            raise ApiError("ERROR_NO_SUCH_METHOD")
+        except ApiError as exc:
+            return exc.answer()
+
+    # --- endpoints --------------------------------------------------------------------------------
+
+    def _create_task(self, key: str, payload: dict[str, Any], call: Call) -> Answer:
+        spec = parse_task(payload.get("task"))
+        callback_url, mode, provider = check_options(payload)
+        config = self.config
+        cost = _money(config.cost_for(spec.type, spec.family))
+        balance = self.balance(key)
+        if balance < cost:
+            raise ApiError("ERROR_ZERO_BALANCE")
+        self._balances[key] = _money(balance - cost)
+        now = self._now()
+        task = SimTask(
+            id=str(uuid.uuid4()),
+            type=spec.type,
+            family=spec.family,
+            status="idle",
+            created_at=now,
+            cost=cost,
+            website_url=spec.website_url,
+            website_key=spec.website_key,
+            action=spec.action,
+            callback_url=callback_url,
+            selection_mode=mode,
+            provider=provider,
+            solve_time=config.solve_time_for(spec.type, spec.family).sample(self._rng),
+        )
+        self._apply_task_faults(task, key)
+        self.tasks[task.id] = task
+        self._task_keys[task.id] = key
+        if spec.image is not None:
+            self._images[task.id] = spec.image
+        call.task_id = task.id
+        if config.idle_time > 0:
+            self._later(config.idle_time, lambda: self._start_processing(task))
+        else:
+            self._start_processing(task)
+        if spec.type in config.sync_types and not task.stuck:
+            done: Deferred[None] = Deferred()
+            self._waiters.setdefault(task.id, []).append(done)
+            later = done.addCallback(lambda _: Answer(200, self._result_body(task, with_id=True)))
+            return Answer(200, {}, later=later)
+        return Answer(200, {"errorId": 0, "taskId": task.id, "status": task.status})
+
+    def _apply_task_faults(self, task: SimTask, key: str) -> None:
+        for fault in list(self.faults):
+            if fault.kind not in TASK_FAULT_KINDS or not fault.matches(
+                "createTask", key, task.type, task.family
+            ):
+                continue
+            self._fire(fault)
+            if fault.kind == "stuck":
+                task.stuck = True
+            elif fault.kind == "no_callback":
+                task.callback_suppressed = True
+            elif fault.kind == "bad_token":
+                task.bad_token = True
+            else:
+                task.fail_code = fault.code or "ERROR_CAPTCHA_UNSOLVABLE"
+                task.fail_compat = fault.kind == "fail_compat"
+
+    def _owned_task(self, key: str, payload: dict[str, Any]) -> SimTask:
+        task_id = payload.get("taskId")
+        if not isinstance(task_id, str) or not task_id:
+            raise ApiError("ERROR_BAD_PARAMETERS", "taskId is required")
+        task = self.tasks.get(task_id)
+        if task is None or self._task_keys.get(task_id) != key:
+            raise ApiError("ERROR_WRONG_CAPTCHA_ID")
+        if task.ready_at is not None and self._now() > task.ready_at + self.config.result_ttl:
+            raise ApiError("ERROR_WRONG_CAPTCHA_ID", "Task expired")
+        return task
+
+    def _get_task_result(self, key: str, payload: dict[str, Any]) -> Answer:
+        task = self._owned_task(key, payload)
+        task.polls += 1
+        return Answer(200, self._result_body(task))
+
+    def _result_body(self, task: SimTask, *, with_id: bool = False) -> dict[str, Any]:
+        body: dict[str, Any]
+        if task.status == "ready" and task.solution is not None and task.ready_at is not None:
+            body = {
+                "errorId": 0,
+                "status": "ready",
+                "solution": dict(task.solution),
+                "cost": task.cost,
+                "solveTime": round(task.solve_time * 1000),  # the simulated provider's time
+                "createTime": int(task.created_at),
+                "endTime": int(task.ready_at),
+            }
+        elif task.status == "failed":
+            error = error_body(task.error_code or "ERROR_CAPTCHA_UNSOLVABLE")
+            if task.fail_compat:  # the createTask-compatible providers' shape
+                body = error
+            else:  # uCaptcha's shape: a failed task is a valid answer
+                body = {"errorId": 0, "status": "failed", **error}
+                body["errorId"] = 0
+        else:
+            body = {"errorId": 0, "status": task.status}
+        if with_id:
+            body = {"errorId": body["errorId"], "taskId": task.id, **body}
+        return body
+
+    def _feedback(self, key: str, payload: dict[str, Any]) -> Answer:
+        task = self._owned_task(key, payload)
+        result = payload.get("result")
+        if not isinstance(result, dict):
+            raise ApiError("ERROR_BAD_PARAMETERS", "result is required")
+        invalid, message, code = result.get("invalid"), result.get("message"), result.get("code")
+        if not isinstance(invalid, bool):
+            raise ApiError("ERROR_BAD_PARAMETERS", "result.invalid must be true or false")
+        if not isinstance(message, str):
+            raise ApiError("ERROR_BAD_PARAMETERS", "result.message is required")
+        if code is not None and (isinstance(code, bool) or not isinstance(code, (str, int))):
+            raise ApiError("ERROR_BAD_PARAMETERS", "result.code must be a string")
+        task.feedback.append(
+            {"invalid": invalid, "message": message, "code": code, "time": self._now()}
+        )
+        return Answer(200, {"errorId": 0, "message": "Feedback recorded"})
+
+    # --- task lifecycle ---------------------------------------------------------------------------
+
+    def _start_processing(self, task: SimTask) -> None:
+        task.status = "processing"
+        task.processing_at = self._now()
+        if not task.stuck:
+            self._later(task.solve_time, lambda: self._complete(task))
+
+    def _complete(self, task: SimTask) -> None:
+        now = self._now()
+        task.ready_at = now
+        image = self._images.pop(task.id, None)
+        code = task.fail_code
+        if code is None:
+            if task.family == "image":
+                text = read_image_answer(self.config.secret, image or b"")
+                if text is None:
+                    code = "ERROR_CAPTCHA_UNSOLVABLE"
+                else:
+                    task.solution = {"text": text}
+            else:
+                task.solution = self._token_solution(task, now)
+        if code is None:
+            task.status = "ready"
+        else:
+            task.status, task.error_code, task.solution = "failed", code, None
+            key = self._task_keys[task.id]
+            self._balances[key] = _money(self._balances.get(key, 0.0) + task.cost)
+            task.refunded = True
+        for waiter in self._waiters.pop(task.id, []):
+            if not waiter.called:
+                waiter.callback(None)
+        if task.callback_url:
+            self._send_callback(task, task.callback_url)
+
+    def _token_solution(self, task: SimTask, now: float) -> dict[str, str]:
+        secret = self.config.secret
+        token = sign_token(
+            f"not-{secret}" if task.bad_token else secret,
+            family=task.family,
+            sitekey=task.website_key or "",
+            page_url=task.website_url or "",
+            expires_at=now + self.config.token_ttl,
+            action=task.action,
+        )
+        solution = {"gRecaptchaResponse": token} if task.family == "recaptcha" else {"token": token}
+        if task.family == "hcaptcha":
+            solution["gRecaptchaResponse"] = token
+        if self.config.user_agent:
+            solution["userAgent"] = self.config.user_agent
+        return solution
+
+    # --- callbacks --------------------------------------------------------------------------------
+
+    def _send_callback(self, task: SimTask, url: str) -> None:
+        query = {"captcha_id": task.id, "status": "1" if task.status == "ready" else "0"}
+        if task.status == "ready" and task.solution:
+            solution = task.solution
+            query["code"] = (
+                solution.get("text")
+                or solution.get("token")
+                or solution.get("gRecaptchaResponse", "")
+            )
+        attempt = CallbackAttempt(url=url, task_id=task.id, time=self._now(), query=query)
+        self.callbacks.append(attempt)
+        if task.callback_suppressed:
+            attempt.error = "suppressed by a no_callback fault"
+            return
+        sending = Deferred.fromCoroutine(self._deliver(attempt))
+        self._pending_callbacks.add(sending)
+
+        def done(_: object) -> None:
+            self._pending_callbacks.discard(sending)
+
+        sending.addErrback(_ignore_cancelled)
+        sending.addBoth(done)
+
+    async def _deliver(self, attempt: CallbackAttempt) -> None:
+        try:
+            response = await self._http_client().get(
+                attempt.url, params=attempt.query, timeout=self.config.callback_timeout
+            )
+            await treq.content(response)
+        except CancelledError:
+            attempt.error = "cancelled"
+            return
+        except Exception as exc:  # any delivery problem is recorded, never raised
+            attempt.error = f"{type(exc).__name__}: {exc}"
+            return
+        attempt.http_status = response.code
+        attempt.delivered = 200 <= response.code < 300
+        if not attempt.delivered:
+            attempt.error = f"HTTP {response.code}"
+
+    def _http_client(self) -> HTTPClient:
+        if self._client is None:
+            reactor = _reactor()
+            self._pool = HTTPConnectionPool(reactor, persistent=False)  # type: ignore[no-untyped-call]
+            agent = Agent(reactor, pool=self._pool)  # type: ignore[no-untyped-call]
+            self._client = HTTPClient(cast("Any", agent))
+        return self._client
