@@ -630,7 +630,8 @@ class UCaptchaMiddleware:
 
     async def _spider_closed(self, spider: Spider, reason: str) -> None:
         self._closing = True
-        abandoned = self.waiting - self._failures_pending
+        abandoned = self.waiting - self._failures_pending - len(self._reissued)
+        tasks_in_flight = self.solver.in_flight
         current = asyncio.current_task()
         jobs = [job for job in self._jobs if not job.done() and job is not current]
         for job in jobs:
@@ -639,8 +640,8 @@ class UCaptchaMiddleware:
             await asyncio.gather(*jobs, return_exceptions=True)
         if abandoned:
             self.stats.inc(keys.ABANDONED, abandoned)
-        if self.solver.in_flight:
-            self.stats.inc(keys.TASKS_ABANDONED, self.solver.in_flight)
+        if tasks_in_flight:
+            self.stats.inc(keys.TASKS_ABANDONED, tasks_in_flight)
         self._parked.clear()
         self._groups.clear()
         await self.client.close()

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scrapy import Request, Spider
+from scrapy.crawler import Crawler
 from scrapy.http import Response, TextResponse
 from scrapy.utils.test import get_crawler
 from twisted.python.failure import Failure
@@ -144,6 +145,7 @@ class Result:
     outcomes: dict[str, list[Outcome]]
     reason: str
     spider: RecordingSpider
+    crawler: Crawler
     all_stats: dict[str, Any] = field(repr=False, default_factory=dict)
 
     def only(self, key: str) -> Outcome:
@@ -174,6 +176,7 @@ async def crawl(
         outcomes=dict(spider.outcomes),
         reason=str(all_stats.get("finish_reason")),
         spider=spider,
+        crawler=crawler,
         all_stats=all_stats,
     )
     if expect_all:
