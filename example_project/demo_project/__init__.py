@@ -1,0 +1,1 @@
+"""An example Scrapy project that solves CAPTCHAs with scrapy-ucaptcha."""
