@@ -6,6 +6,11 @@ a function taking the parsed arguments and returning the exit status.
 
 ``simulator``: run the uCaptcha API simulator until SIGINT/SIGTERM. It prints exactly one line,
 ``uCaptcha simulator: http://HOST:PORT``, once it listens.
+
+``demo``: run the demo challenge site; prints ``demo site: http://HOST:PORT``.
+
+``serve``: run both in one process, printing both lines; they share the token-signing secret, so
+the site accepts the simulator's tokens.
 """
 
 from __future__ import annotations
@@ -14,16 +19,17 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from scrapy.utils.defer import deferred_from_coro
 from scrapy.utils.reactor import install_reactor
 from twisted.internet.error import CannotListenError
 
 # None of these imports installs a reactor: the simulator command installs the asyncio one.
+from scrapy_ucaptcha.testing.demo_site import DemoSite, DemoSiteConfig
 from scrapy_ucaptcha.testing.simulator import Fault, Simulator, SimulatorConfig, SolveTime
 
-__all__ = ["build_parser", "config_from_args", "main"]
+__all__ = ["build_parser", "config_from_args", "demo_config_from_args", "main"]
 
 ASYNCIO_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 
@@ -82,8 +88,83 @@ def _add_simulator_command(subparsers: Any) -> None:
             "'uCaptcha simulator: URL' once listening; stop it with Ctrl-C or SIGTERM."
         ),
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    _add_common_args(parser)
     parser.add_argument("--port", type=int, default=0, help="port to listen on (0: any free port)")
+    _add_simulator_args(parser)
+    parser.set_defaults(handler=_run_simulator)
+
+
+def _add_demo_command(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="run the demo challenge site",
+        description=(
+            "Serve the demo challenge site (reCAPTCHA, hCaptcha, Turnstile, image captcha, JSON "
+            "API, domain clearance, an unsolvable managed challenge, negative pages) on loopback. "
+            "Prints 'demo site: URL' once listening."
+        ),
+    )
+    _add_common_args(parser)
+    parser.add_argument("--port", type=int, default=0, help="port to listen on (0: any free port)")
+    _add_demo_args(parser)
+    parser.set_defaults(handler=_run_demo)
+
+
+def _add_serve_command(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the simulator and the demo site together",
+        description=(
+            "Run the uCaptcha simulator and the demo site in one process; prints both URLs. "
+            "Point UCAPTCHA_API_URL at the first and your spider at the second."
+        ),
+    )
+    _add_common_args(parser)
+    parser.add_argument("--simulator-port", type=int, default=0, help="simulator port (0: free)")
+    parser.add_argument("--demo-port", type=int, default=0, help="demo site port (0: free)")
+    _add_simulator_args(parser)
+    _add_demo_args(parser)
+    parser.set_defaults(handler=_run_serve)
+
+
+def _add_common_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    parser.add_argument(
+        "--secret", help="secret that signs tokens (the simulator and the demo site share it)"
+    )
+
+
+def _add_demo_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--pages", type=int, default=50, help="item pages (50)")
+    parser.add_argument(
+        "--challenge-share",
+        type=float,
+        default=0.2,
+        help="share of item pages behind a reCAPTCHA interstitial (0.2)",
+    )
+    parser.add_argument("--per-list", type=int, default=25, help="links per listing page (25)")
+    parser.add_argument("--site-seed", type=int, default=0, help="seed of the guarded pages (0)")
+    parser.add_argument(
+        "--challenge-status", type=int, default=200, help="HTTP status of interstitials (200)"
+    )
+    parser.add_argument("--slow", type=float, default=0.0, help="delay per page in seconds (0)")
+
+
+def demo_config_from_args(args: argparse.Namespace) -> DemoSiteConfig:
+    """The :class:`DemoSiteConfig` the demo arguments describe."""
+    extra: dict[str, Any] = {} if args.secret is None else {"secret": args.secret}
+    return DemoSiteConfig(
+        pages=args.pages,
+        challenge_share=args.challenge_share,
+        per_list=args.per_list,
+        seed=args.site_seed,
+        challenge_status=args.challenge_status,
+        slow=args.slow,
+        **extra,
+    )
+
+
+def _add_simulator_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--key",
         action="append",
@@ -116,7 +197,6 @@ def _add_simulator_command(subparsers: Any) -> None:
     parser.add_argument("--rate-limit", type=int, help="requests per window and IP (10000)")
     parser.add_argument("--rate-window", type=float, help="rate-limit window in seconds (10)")
     parser.add_argument("--user-agent", help="userAgent to return with token solutions")
-    parser.add_argument("--secret", help="secret that signs tokens (share it with the demo site)")
     parser.add_argument("--seed", type=int, help="seed for random solve times")
     parser.add_argument(
         "--fault",
@@ -127,7 +207,6 @@ def _add_simulator_command(subparsers: Any) -> None:
         help='inject a fault, e.g. \'{"kind": "http_error", "status": 502, "times": 3}\'; '
         "repeatable",
     )
-    parser.set_defaults(handler=_run_simulator)
 
 
 def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
@@ -151,34 +230,76 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
     return config
 
 
+class _Server(Protocol):
+    def start(self, port: int = 0, host: str = "127.0.0.1") -> str: ...
+
+    async def stop(self) -> None: ...
+
+
 def _run_simulator(args: argparse.Namespace) -> int:
     try:
         config = config_from_args(args)
     except ValueError as exc:
         print(f"ucaptcha-testing simulator: {exc}", file=sys.stderr)
         return 2
+    sim = Simulator(config)
+    for fault in args.fault:
+        sim.add_fault(fault)
+    return _serve(args.host, [("uCaptcha simulator", sim, args.port)])
 
+
+def _run_demo(args: argparse.Namespace) -> int:
+    try:
+        site = DemoSite(demo_config_from_args(args))
+    except ValueError as exc:
+        print(f"ucaptcha-testing demo: {exc}", file=sys.stderr)
+        return 2
+    return _serve(args.host, [("demo site", site, args.port)])
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    try:
+        sim = Simulator(config_from_args(args))
+        site = DemoSite(demo_config_from_args(args))
+    except ValueError as exc:
+        print(f"ucaptcha-testing serve: {exc}", file=sys.stderr)
+        return 2
+    for fault in args.fault:
+        sim.add_fault(fault)
+    return _serve(
+        args.host,
+        [("uCaptcha simulator", sim, args.simulator_port), ("demo site", site, args.demo_port)],
+    )
+
+
+def _serve(host: str, servers: list[tuple[str, _Server, int]]) -> int:
+    """Start ``servers`` on the asyncio reactor, print ``label: URL`` for each, run until a
+    signal stops the reactor."""
     install_reactor(ASYNCIO_REACTOR)
     from twisted.internet import reactor as _reactor
 
     reactor = cast("Any", _reactor)
-    sim = Simulator(config)
-    for fault in args.fault:
-        sim.add_fault(fault)
     status = {"code": 0}
+    started: list[_Server] = []
 
     def start() -> None:
-        try:
-            url = sim.start(port=args.port, host=args.host)
-        except CannotListenError as exc:
-            print(f"ucaptcha-testing simulator: {exc}", file=sys.stderr)
-            status["code"] = 1
-            reactor.stop()
-            return
-        print(f"uCaptcha simulator: {url}", flush=True)
+        for label, server, port in servers:
+            try:
+                url = server.start(port=port, host=host)
+            except CannotListenError as exc:
+                print(f"ucaptcha-testing: {label}: {exc}", file=sys.stderr)
+                status["code"] = 1
+                reactor.stop()
+                return
+            started.append(server)
+            print(f"{label}: {url}", flush=True)
+
+    async def stop_all() -> None:
+        for server in started:
+            await server.stop()
 
     reactor.callWhenRunning(start)
-    reactor.addSystemEventTrigger("before", "shutdown", lambda: deferred_from_coro(sim.stop()))
+    reactor.addSystemEventTrigger("before", "shutdown", lambda: deferred_from_coro(stop_all()))
     reactor.run()
     return status["code"]
 
@@ -194,6 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_simulator_command(subparsers)
+    _add_demo_command(subparsers)
+    _add_serve_command(subparsers)
     return parser
 
 

@@ -38,7 +38,13 @@ URL map (sitekey kinds are keys of :data:`SITEKEYS`):
 ``/articles/just-a-moment``, ``/articles/captchas``, ``/contact``: negatives, plain 200 pages
 ========================  =========================================================================
 
-Every request is recorded in :attr:`DemoSite.log`; :meth:`DemoSite.counts` sums the outcomes.
+Every request is recorded in :attr:`DemoSite.log`; :meth:`DemoSite.counts` sums the outcomes::
+
+    site = DemoSite(DemoSiteConfig(pages=20, challenge_status=403))
+    url = site.start()  # "http://127.0.0.1:PORT"; the reactor must be installed
+    ...  # crawl url, with the simulator's secret equal to site.config.secret
+    await site.stop()
+    assert site.counts()["token_accepted/recaptcha_v2"] == len(site.guarded_items)
 """
 
 from __future__ import annotations
