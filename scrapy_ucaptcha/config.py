@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.misc import load_object
@@ -58,6 +59,8 @@ class Config:
     backoff_max: float = 30.0
     retry_deadline: float = 120.0
     max_connections: int = 10
+    callback_url: str | None = None
+    callback_listen: tuple[str, int] | None = None
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> Config:
@@ -102,6 +105,7 @@ class Config:
                 f"UCAPTCHA_SELECTION_MODE must be one of {', '.join(SELECTION_MODES)}, "
                 f"got {selection_mode!r}"
             )
+        callback_url, callback_listen = reader.callbacks()
         return cls(
             api_key=api_key.strip(),
             api_url=api_url,
@@ -126,6 +130,8 @@ class Config:
             backoff_max=reader.number("UCAPTCHA_BACKOFF_MAX", 30.0, minimum=0.001),
             retry_deadline=reader.number("UCAPTCHA_RETRY_DEADLINE", 120.0, minimum=0.01),
             max_connections=reader.integer("UCAPTCHA_MAX_CONNECTIONS", 10, minimum=1),
+            callback_url=callback_url,
+            callback_listen=callback_listen,
         )
 
 
@@ -212,6 +218,28 @@ class _Reader:
         if hasattr(value, "copy_to_dict"):  # a BaseSettings sub-object
             return dict(value.copy_to_dict())
         raise ConfigError(f"{name} must be a dict, got {type(value).__name__}")
+
+    def callbacks(self) -> tuple[str | None, tuple[str, int] | None]:
+        url = self.optional_string("UCAPTCHA_CALLBACK_URL")
+        listen = self.optional_string("UCAPTCHA_CALLBACK_LISTEN")
+        if url is None:
+            if listen is not None:
+                raise ConfigError("UCAPTCHA_CALLBACK_LISTEN needs UCAPTCHA_CALLBACK_URL")
+            return None, None
+        parts = urlsplit(url.replace("{port}", "1"))
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"UCAPTCHA_CALLBACK_URL must be an absolute http(s) URL, got {url!r}")
+        if listen is None:
+            raise ConfigError(
+                "UCAPTCHA_CALLBACK_URL needs UCAPTCHA_CALLBACK_LISTEN, the local 'host:port' "
+                "that URL reaches (e.g. '0.0.0.0:8765')"
+            )
+        host, sep, port = listen.rpartition(":")
+        if not sep or not host or not port.isdigit() or int(port) > 65535:
+            raise ConfigError(
+                f"UCAPTCHA_CALLBACK_LISTEN must be 'host:port' (port 0: any free), got {listen!r}"
+            )
+        return url, (host.strip("[]"), int(port))
 
     def detectors(self, name: str) -> tuple[Detector, ...]:
         from scrapy_ucaptcha.detection import BUILTIN_DETECTORS  # noqa: PLC0415

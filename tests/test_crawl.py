@@ -223,6 +223,47 @@ async def test_header_inject_on_a_json_api() -> None:
         assert env.site.counts()["token_accepted/api"] == 2
 
 
+def add_token_as_query(request: Any, token: str, solution: dict[str, Any]) -> Any:
+    """An inject function: the token as a query parameter (the callable mode's test)."""
+    assert solution["token"] == token
+    return request.replace(url=f"{request.url}&captcha={token}")
+
+
+INJECT_MODES = [
+    ("cookie", {"mode": "cookie", "name": "captcha_token"}, {}),
+    ("query", {"mode": "query", "name": "captcha"}, {}),
+    (
+        "json",
+        {"mode": "json", "name": "captchaToken"},
+        {"method": "POST", "body": b'{"page": 2}', "headers": {"Content-Type": "application/json"}},
+    ),
+    ("callable", {"mode": "callable", "function": f"{__name__}:add_token_as_query"}, {}),
+]
+
+
+@pytest.mark.parametrize(("mode", "inject", "request_kwargs"), INJECT_MODES)
+@deferred_f_from_coro_f
+async def test_inject_modes(
+    mode: str, inject: dict[str, Any], request_kwargs: dict[str, Any]
+) -> None:
+    async with environment() as env:
+        template = {**API_TEMPLATE, "inject": inject}
+        result = await crawl(
+            env,
+            [page("/api/items?page=1", "api", **request_kwargs)],
+            UCAPTCHA_TASKS={f"{HOST}/api/*": template},
+        )
+        outcome = result.only("api")
+        assert outcome.status == 200
+        assert outcome.info is not None
+        assert result.stats == solved_stats(
+            kind="turnstile", task_type="TurnstileTaskProxyless", cost=0.003
+        )
+        assert env.site.counts()["token_accepted/api"] == 1
+        accepted = [hit for hit in env.site.log if hit.outcome == "token_accepted"]
+        assert accepted[0].method == request_kwargs.get("method", "GET")
+
+
 @deferred_f_from_coro_f
 async def test_presolve_solves_before_sending() -> None:
     async with environment() as env:

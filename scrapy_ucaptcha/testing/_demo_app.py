@@ -108,7 +108,7 @@ class DemoApp:
             ("/image", {get: self._image}),
             ("/captcha.png", {get: self._captcha_png}),
             ("/verify/image", {post: self._verify_image}),
-            ("/api/items", {get: self._api_items}),
+            ("/api/items", {get: self._api_items, post: self._api_items}),
             ("/zone", {get: self._zone_redirect}),
             ("/zone/", {get: self._zone_index}),
             ("/zone/([1-9][0-9]*)", {get: self._zone_page}),
@@ -522,11 +522,27 @@ class DemoApp:
     # --- JSON API ---------------------------------------------------------------------------------
 
     def _api_items(self, req: Incoming, match: re.Match[str]) -> Reply:
-        raw = req.arg("page") or "1"
+        body: dict[str, object] = {}
+        if req.method == "POST":
+            try:
+                loaded = json.loads(req.body or b"{}")
+            except ValueError:
+                loaded = None
+            if not isinstance(loaded, dict):
+                problem = {"error": "bad_request", "detail": "POST a JSON object"}
+                return _json(400, problem, "api", "bad_request")
+            body = loaded
+        raw = str(body.get("page", "")) or req.arg("page") or "1"
         if not re.fullmatch(r"[1-9][0-9]{0,8}", raw):
             problem = {"error": "bad_request", "detail": "page must be a positive integer"}
             return _json(400, problem, "api", "bad_request")
-        token = req.headers.get("x-captcha-token", "")
+        # the token may come as a header, a cookie, a query parameter or a JSON body key
+        token = (
+            req.headers.get("x-captcha-token")
+            or req.cookies.get("captcha_token")
+            or req.arg("captcha")
+            or str(body.get("captchaToken") or "")
+        )
         reason = self._reject_reason(token, "turnstile", req.url, req.now) if token else "missing"
         if reason is not None:
             captcha = {"type": "turnstile", "sitekey": self._key("turnstile"), "url": req.url}

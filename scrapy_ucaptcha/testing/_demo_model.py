@@ -78,6 +78,7 @@ class Incoming:
     cookies: Mapping[str, str]
     origin: str  # "http://host:port" as the client addressed the site
     now: float
+    body: bytes = b""
 
     def arg(self, name: str) -> str:
         values = self.args.get(name)

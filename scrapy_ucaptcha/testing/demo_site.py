@@ -26,8 +26,10 @@ URL map (sitekey kinds are keys of :data:`SITEKEYS`):
                           ``POST /verify/turnstile`` (``cf-turnstile-response``) → cookie + 302
 ``/image``                image captcha: ``img#captcha-image`` from ``/captcha.png?cid=…``, fields
                           ``cid`` and ``captcha_answer`` → ``POST /verify/image`` → cookie + 302
-``/api/items?page=<n>``   JSON; 403 ``captcha_required`` (Turnstile) without a good
-                          ``X-Captcha-Token`` header, else 200 with ``per_list`` items
+``/api/items?page=<n>``   JSON; 403 ``captcha_required`` (Turnstile) without a good token, else
+                          200 with ``per_list`` items. The token: header ``X-Captcha-Token``,
+                          cookie ``captcha_token``, query ``captcha``, or (POST of a JSON object
+                          with ``page``) body key ``captchaToken``
 ``/zone/``, ``/zone/<n>`` n in 1..5 behind a Turnstile wall → ``POST /zone/verify``; one good token
                           sets ``zone_clearance`` (Path=/) and opens every zone page
 ``/login``                sign-in form, invisible reCAPTCHA (``recaptcha_invisible``) →
@@ -278,6 +280,7 @@ class DemoSite:
             cookies=cookies,
             origin=f"http://{host}",
             now=now,
+            body=request.content.read() if request.content is not None else b"",
         )
 
     def _record(self, req: Incoming, reply: Reply) -> None:

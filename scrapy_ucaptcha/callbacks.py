@@ -1,0 +1,108 @@
+"""Receives uCaptcha's task callbacks and wakes the poller of that task.
+
+uCaptcha calls ``callbackUrl`` with an HTTP GET (``captcha_id``, ``status``, ``code``) when a task
+finishes or fails. A callback carries no signature, so it is only a hint: the solver answers it
+with a ``getTaskResult`` at once (which also gives the cost, the solve time and multi-field
+solutions), and ids it did not create are ignored. Polling stays on as the fallback.
+
+uCaptcha refuses callback URLs on loopback and private networks: the listener must be reachable
+from the internet (a public host, or a tunnel to ``UCAPTCHA_CALLBACK_LISTEN``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any, cast
+
+from scrapy.utils.defer import deferred_to_future
+from twisted.web.resource import Resource
+from twisted.web.server import Site
+
+if TYPE_CHECKING:
+    from twisted.web.server import Request
+
+__all__ = ["CallbackListener"]
+
+logger = logging.getLogger(__name__)
+
+
+class _CallbackResource(Resource):
+    isLeaf = True
+
+    def __init__(self, listener: CallbackListener) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.listener = listener
+
+    def render_GET(self, request: Request) -> bytes:
+        raw = (request.args or {}).get(b"captcha_id", [b""])[0]
+        self.listener.notify(raw.decode("utf-8", "replace"))
+        request.setHeader(b"Content-Type", b"text/plain")  # type: ignore[no-untyped-call]
+        return b"OK"
+
+    def render_POST(self, request: Request) -> bytes:  # some providers POST their callbacks
+        return self.render_GET(request)
+
+
+class CallbackListener:
+    """An HTTP listener for task callbacks; :meth:`wait` lets a poller sleep until one arrives."""
+
+    def __init__(self, host: str, port: int, url_template: str) -> None:
+        self.host = host
+        self.port = port
+        self.url_template = url_template
+        self.url: str | None = None
+        self.received = 0
+        self.unknown = 0
+        self._events: dict[str, asyncio.Event] = {}
+        self._port: object | None = None
+
+    def start(self) -> str:
+        """Listen; return the public callback URL (``{port}`` in the template filled in)."""
+        from twisted.internet import reactor
+
+        site = Site(_CallbackResource(self))  # type: ignore[no-untyped-call]
+        self._port = cast("Any", reactor).listenTCP(self.port, site, interface=self.host)
+        actual: int = cast("Any", self._port).getHost().port
+        self.url = self.url_template.replace("{port}", str(actual))
+        logger.info("uCaptcha callbacks: listening on %s:%d for %s", self.host, actual, self.url)
+        return self.url
+
+    async def stop(self) -> None:
+        port, self._port = self._port, None
+        for event in self._events.values():
+            event.set()
+        self._events.clear()
+        if port is not None:
+            stopped: Any = cast("Any", port).stopListening()
+            if stopped is not None:
+                await deferred_to_future(stopped)
+
+    def expect(self, task_id: object) -> None:
+        """Start listening for ``task_id`` (right after createTask)."""
+        self._events.setdefault(str(task_id), asyncio.Event())
+
+    def forget(self, task_id: object) -> None:
+        self._events.pop(str(task_id), None)
+
+    def notify(self, task_id: str) -> None:
+        event = self._events.get(task_id)
+        if event is None:
+            self.unknown += 1
+            logger.debug("uCaptcha callback for an unknown task id ignored")
+            return
+        self.received += 1
+        event.set()
+
+    async def wait(self, task_id: object, timeout: float) -> bool:
+        """Sleep up to ``timeout`` seconds or until ``task_id``'s callback; True if it came."""
+        event = self._events.get(str(task_id))
+        if event is None:
+            await asyncio.sleep(timeout)
+            return False
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except asyncio.TimeoutError:
+            return False
+        event.clear()
+        return True
