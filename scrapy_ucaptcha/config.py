@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.misc import load_object
 
-from scrapy_ucaptcha.client import DEFAULT_API_URL, check_api_url
+from scrapy_ucaptcha.client import DEFAULT_API_URL, UCaptchaClient, check_api_url
 from scrapy_ucaptcha.templates import DEFAULT_TASK_TYPES, SELECTION_MODES, TemplateSet
 
 if TYPE_CHECKING:
@@ -132,6 +132,23 @@ class Config:
             max_connections=reader.integer("UCAPTCHA_MAX_CONNECTIONS", 10, minimum=1),
             callback_url=callback_url,
             callback_listen=callback_listen,
+        )
+
+    def make_client(
+        self, *, on_call: Callable[[str], None] | None = None, max_connections: int | None = None
+    ) -> UCaptchaClient:
+        """A client for this configuration's API URL, key, timeouts and retries."""
+        return UCaptchaClient(
+            self.api_key,
+            api_url=self.api_url,
+            timeout=self.http_timeout,
+            max_retries=self.max_retries,
+            backoff_base=self.backoff_base,
+            backoff_max=self.backoff_max,
+            retry_deadline=self.retry_deadline,
+            allow_insecure_http=self.allow_insecure_http,
+            max_connections=max_connections or self.max_connections,
+            on_call=on_call,
         )
 
 

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 from scrapy import signals
 
 from scrapy_ucaptcha import stats as keys
-from scrapy_ucaptcha.client import UCaptchaClient
 from scrapy_ucaptcha.config import Config
 from scrapy_ucaptcha.errors import UCaptchaError, UCaptchaFatalError
 
@@ -36,17 +35,9 @@ class UCaptchaExtension:
         self.config = config
         assert crawler.stats is not None
         self.stats = crawler.stats
-        self.client = UCaptchaClient(
-            config.api_key,
-            api_url=config.api_url,
-            timeout=config.http_timeout,
-            max_retries=config.max_retries,
-            backoff_base=config.backoff_base,
-            backoff_max=config.backoff_max,
-            retry_deadline=config.retry_deadline,
-            allow_insecure_http=config.allow_insecure_http,
-            max_connections=1,
+        self.client = config.make_client(
             on_call=lambda endpoint: self.stats.inc_value(f"{keys.API_CALLS}/{endpoint}"),
+            max_connections=1,
         )
         crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)

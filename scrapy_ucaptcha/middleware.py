@@ -29,7 +29,7 @@ from scrapy.utils.reactor import is_asyncio_reactor_installed
 
 from scrapy_ucaptcha import inject
 from scrapy_ucaptcha import stats as keys
-from scrapy_ucaptcha.client import TaskId, UCaptchaClient, truncate_token
+from scrapy_ucaptcha.client import TaskId, truncate_token
 from scrapy_ucaptcha.config import Config, ConfigError
 from scrapy_ucaptcha.detection import Challenge, detect, detect_image
 from scrapy_ucaptcha.errors import CaptchaSolveError
@@ -110,18 +110,7 @@ class UCaptchaMiddleware:
         self.config = config
         assert crawler.stats is not None
         self.stats = StatsRecorder(crawler.stats)
-        self.client = UCaptchaClient(
-            config.api_key,
-            api_url=config.api_url,
-            timeout=config.http_timeout,
-            max_retries=config.max_retries,
-            backoff_base=config.backoff_base,
-            backoff_max=config.backoff_max,
-            retry_deadline=config.retry_deadline,
-            allow_insecure_http=config.allow_insecure_http,
-            max_connections=config.max_connections,
-            on_call=self.stats.api_call,
-        )
+        self.client = config.make_client(on_call=self.stats.api_call)
         self.solver = Solver(config, self.client, self.stats, on_stop=self._on_stop)
         self._ids = count(1)
         self._parked: dict[int, _Parked] = {}
