@@ -8,21 +8,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, Protocol, cast
 
-from twisted.internet.defer import CancelledError, Deferred, succeed
-from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
+from twisted.internet.defer import CancelledError, Deferred
 from twisted.web.resource import Resource
-from twisted.web.server import NOT_DONE_YET, Site
+from twisted.web.server import NOT_DONE_YET
 
 from scrapy_ucaptcha.testing._sim_api import Answer, error_body, error_status
 from scrapy_ucaptcha.testing._sim_model import API_ENDPOINTS, Call, Fault
 
 if TYPE_CHECKING:
     from twisted.python.failure import Failure
-    from twisted.web.http import Request as HTTPRequest
 
     from scrapy_ucaptcha.testing.simulator import Simulator
 
-__all__ = ["TrackingFactory", "build_factory"]
+__all__ = ["build_resource"]
 
 logger = logging.getLogger(__name__)
 
@@ -68,49 +66,9 @@ class Request(Protocol):
     def getClientAddress(self) -> object: ...
 
 
-# --- connection tracking --------------------------------------------------------------------------
-
-
-class _QuietSite(Site):
-    """A Site that writes no access log."""
-
-    noisy = False
-
-    def log(self, request: HTTPRequest) -> None:
-        pass
-
-
-class TrackingFactory(WrappingFactory[ProtocolWrapper]):
-    """Keeps track of open connections so that ``stop()`` can close them all."""
-
-    noisy = False
-
-    def __init__(self, site: Site) -> None:
-        super().__init__(site)  # type: ignore[no-untyped-call]
-        self._all_gone: list[Deferred[None]] = []
-
-    def unregisterProtocol(self, p: ProtocolWrapper) -> None:
-        super().unregisterProtocol(p)  # type: ignore[no-untyped-call]
-        if not self.protocols:
-            waiting, self._all_gone = self._all_gone, []
-            for d in waiting:
-                d.callback(None)
-
-    def abort_all(self) -> Deferred[None]:
-        """Abort every open connection; the Deferred fires once they are all closed."""
-        if not self.protocols:
-            return succeed(None)
-        d: Deferred[None] = Deferred()
-        self._all_gone.append(d)
-        for protocol in list(self.protocols):
-            cast("Any", protocol.transport).abortConnection()
-        return d
-
-
-def build_factory(sim: Simulator) -> TrackingFactory:
-    """The factory to listen with: the simulator's resource in a quiet, tracking Site."""
-    site = _QuietSite(_SimulatorResource(sim))  # type: ignore[no-untyped-call]
-    return TrackingFactory(site)
+def build_resource(sim: Simulator) -> Resource:
+    """The resource to serve: the API, and the control endpoints, of ``sim``."""
+    return _SimulatorResource(sim)
 
 
 # --- helpers --------------------------------------------------------------------------------------

@@ -51,18 +51,14 @@ Every request is recorded in :attr:`DemoSite.log`; :meth:`DemoSite.counts` sums 
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING
 
-from twisted.internet.defer import Deferred
-from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
-from twisted.web import http
 from twisted.web.resource import Resource
-from twisted.web.server import NOT_DONE_YET, Request, Site
+from twisted.web.server import NOT_DONE_YET, Request
 
 from scrapy_ucaptcha.testing._demo_app import DemoApp
 from scrapy_ucaptcha.testing._demo_model import (
@@ -71,9 +67,9 @@ from scrapy_ucaptcha.testing._demo_model import (
     Incoming,
     Reply,
 )
+from scrapy_ucaptcha.testing._serving import LoopbackServer, get_reactor
 
 if TYPE_CHECKING:
-    from twisted.internet.address import IPv4Address, IPv6Address
     from twisted.python.failure import Failure
 
 __all__ = ["SITEKEYS", "DemoSite", "DemoSiteConfig", "Hit"]
@@ -95,71 +91,6 @@ class Hit:
     outcome: str  #: "content", "challenge_shown", "token_accepted", "token_rejected:<reason>", …
 
 
-# The reactor and its interfaces are typed as zope interfaces, which mypy cannot call; these
-# protocols name what the site uses of them.
-class _DelayedCall(Protocol):
-    def active(self) -> bool: ...
-
-    def cancel(self) -> None: ...
-
-
-class _ListeningPort(Protocol):
-    def getHost(self) -> IPv4Address | IPv6Address: ...
-
-    def stopListening(self) -> Deferred[None] | None: ...
-
-
-class _Reactor(Protocol):
-    def seconds(self) -> float: ...
-
-    def callLater(self, delay: float, callable: Callable[[], None], /) -> _DelayedCall: ...
-
-    def listenTCP(
-        self, port: int, factory: WrappingFactory, backlog: int = ..., interface: str = ...
-    ) -> _ListeningPort: ...
-
-
-def _reactor() -> _Reactor:
-    from twisted.internet import reactor
-
-    return cast("_Reactor", reactor)
-
-
-class _Connections(WrappingFactory):
-    """Tracks open connections so that :meth:`DemoSite.stop` can close them and wait."""
-
-    noisy = False
-
-    def __init__(self, site: Site) -> None:
-        super().__init__(site)  # type: ignore[no-untyped-call]
-        self._gone: dict[ProtocolWrapper, Deferred[None]] = {}
-
-    def unregisterProtocol(self, p: ProtocolWrapper) -> None:
-        super().unregisterProtocol(p)  # type: ignore[no-untyped-call]
-        waiter = self._gone.pop(p, None)
-        if waiter is not None:
-            waiter.callback(None)
-
-    def close_all(self) -> list[Deferred[None]]:
-        waiters = []
-        for proto in list(self.protocols):
-            waiter: Deferred[None] = Deferred()
-            self._gone[proto] = waiter
-            waiters.append(waiter)
-            proto.transport.abortConnection()
-        return waiters
-
-
-class _QuietSite(Site):
-    """A Site without the access log: :attr:`DemoSite.log` records every request instead."""
-
-    noisy = False
-    displayTracebacks = False
-
-    def log(self, request: http.Request) -> None:
-        return
-
-
 class _Root(Resource):
     isLeaf = True
 
@@ -169,18 +100,6 @@ class _Root(Resource):
 
     def render(self, request: Request) -> bytes | int:
         return self._respond(request)
-
-
-async def _wait(waiter: Deferred[None]) -> None:
-    """Await a Deferred in an asyncio task (Scrapy, asyncio reactor) or a Twisted-run coroutine."""
-    try:
-        task = asyncio.current_task()
-    except RuntimeError:  # no running event loop: a coroutine driven by Twisted
-        task = None
-    if task is None:
-        await waiter
-    else:
-        await waiter.asFuture(task.get_loop())
 
 
 def _text(raw: bytes) -> str:
@@ -196,17 +115,14 @@ class DemoSite:
         self.log: list[Hit] = []
         self._app = DemoApp(self.config)
         self._counts: Counter[str] = Counter()
-        self._pending: set[_DelayedCall] = set()
-        self._port: _ListeningPort | None = None
-        self._connections: _Connections | None = None
-        self._url = ""
+        self._server = LoopbackServer(
+            not_running="DemoSite is not started", already_running="DemoSite is already started"
+        )
 
     @property
     def url(self) -> str:
         """``http://host:port`` of the running site."""
-        if not self._url:
-            raise RuntimeError("DemoSite is not started")
-        return self._url
+        return self._server.url
 
     @property
     def guarded_items(self) -> frozenset[int]:
@@ -219,32 +135,11 @@ class DemoSite:
 
     def start(self, port: int = 0, host: str = "127.0.0.1") -> str:
         """Listen on ``host:port`` (0: any free port) and return the site's URL."""
-        if self._port is not None:
-            raise RuntimeError("DemoSite is already started")
-        site = _QuietSite(_Root(self._render))  # type: ignore[no-untyped-call]
-        self._connections = _Connections(site)
-        self._port = _reactor().listenTCP(port, self._connections, interface=host)
-        netloc = f"[{host}]" if ":" in host else host
-        self._url = f"http://{netloc}:{self._port.getHost().port}"
-        return self._url
+        return self._server.start(_Root(self._render), port, host)
 
     async def stop(self) -> None:
         """Stop listening, drop delayed responses and close every open connection."""
-        port, connections = self._port, self._connections
-        self._port = self._connections = None
-        for call in list(self._pending):
-            if call.active():
-                call.cancel()
-        self._pending.clear()
-        waiters = []
-        if port is not None:
-            stopped = port.stopListening()
-            if stopped is not None:
-                waiters.append(stopped)
-        if connections is not None:
-            waiters.extend(connections.close_all())
-        for waiter in waiters:
-            await _wait(waiter)
+        await self._server.stop()
 
     def counts(self) -> dict[str, int]:
         """Requests per ``"<outcome>/<kind>"``; rejections also per ``"token_rejected/<reason>"``.
@@ -295,8 +190,7 @@ class DemoSite:
             self._counts[f"{base}/{reason}"] += 1
 
     def _render(self, request: Request) -> bytes | int:
-        reactor = _reactor()
-        req = self._incoming(request, reactor.seconds())
+        req = self._incoming(request, get_reactor().seconds())
         reply = self._app.handle(req)
         self._record(req, reply)
         request.setResponseCode(reply.status)
@@ -308,20 +202,16 @@ class DemoSite:
         if self.config.slow <= 0:
             return reply.body
         request.responseHeaders.setRawHeaders("Content-Length", [str(len(reply.body))])
-        self._send_later(reactor, request, reply.body)
+        self._send_later(request, reply.body)
         return NOT_DONE_YET
 
-    def _send_later(self, reactor: _Reactor, request: Request, body: bytes) -> None:
+    def _send_later(self, request: Request, body: bytes) -> None:
         def send() -> None:
-            self._pending.discard(call)
             request.write(body)  # type: ignore[no-untyped-call]
             request.finish()  # type: ignore[no-untyped-call]
 
         def abandon(_: Failure) -> None:
-            self._pending.discard(call)
-            if call.active():
-                call.cancel()
+            self._server.cancel(call)
 
-        call = reactor.callLater(self.config.slow, send)
-        self._pending.add(call)
+        call = self._server.call_later(self.config.slow, send)
         request.notifyFinish().addErrback(abandon)

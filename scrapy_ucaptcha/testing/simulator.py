@@ -37,14 +37,19 @@ import logging
 import random
 import uuid
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import treq
-from scrapy.utils.defer import maybe_deferred_to_future
 from treq.client import HTTPClient
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.web.client import Agent, HTTPConnectionPool
 
+from scrapy_ucaptcha.testing._serving import (
+    DelayedCall,
+    LoopbackServer,
+    await_deferred,
+    get_reactor,
+)
 from scrapy_ucaptcha.testing._sim_api import (
     TASK_TYPES,
     Answer,
@@ -54,7 +59,7 @@ from scrapy_ucaptcha.testing._sim_api import (
     parse_task,
     task_family,
 )
-from scrapy_ucaptcha.testing._sim_http import TrackingFactory, build_factory
+from scrapy_ucaptcha.testing._sim_http import build_resource
 from scrapy_ucaptcha.testing._sim_model import (
     DEFAULT_API_KEY,
     FAULT_KINDS,
@@ -70,7 +75,6 @@ from scrapy_ucaptcha.testing._sim_model import (
 from scrapy_ucaptcha.testing.tokens import read_image_answer, sign_token
 
 if TYPE_CHECKING:
-    from twisted.internet.protocol import ServerFactory
     from twisted.python.failure import Failure
 
 logger = logging.getLogger(__name__)
@@ -87,39 +91,6 @@ __all__ = [
     "SimulatorConfig",
     "SolveTime",
 ]
-
-
-# Structural types for the parts of Twisted's zope interfaces used here (mypy cannot read those).
-
-
-class _DelayedCall(Protocol):
-    def active(self) -> bool: ...
-
-    def cancel(self) -> None: ...
-
-
-class _ListeningPort(Protocol):
-    def getHost(self) -> Any: ...
-
-    def stopListening(self) -> Deferred[None] | None: ...
-
-
-class _Reactor(Protocol):
-    def seconds(self) -> float: ...
-
-    def callLater(
-        self, delay: float, callable: Callable[..., object], *args: object, **kw: object
-    ) -> _DelayedCall: ...
-
-    def listenTCP(
-        self, port: int, factory: ServerFactory[Any], backlog: int = 50, interface: str = ""
-    ) -> _ListeningPort: ...
-
-
-def _reactor() -> _Reactor:
-    from twisted.internet import reactor
-
-    return cast("_Reactor", reactor)
 
 
 def _ignore_cancelled(failure: Failure) -> None:
@@ -153,12 +124,12 @@ class Simulator:
         self._task_keys: dict[str, str] = {}
         self._images: dict[str, bytes] = {}
         self._waiters: dict[str, list[Deferred[None]]] = {}
-        self._delayed: set[_DelayedCall] = set()
         self._pending_callbacks: set[Deferred[None]] = set()
         self._rng = random.Random(self.config.seed)
-        self._port: _ListeningPort | None = None
-        self._factory: TrackingFactory | None = None
-        self._url: str | None = None
+        self._server = LoopbackServer(
+            not_running="the simulator is not running",
+            already_running="the simulator is already running",
+        )
         self._pool: Any = None  # HTTPConnectionPool (untyped)
         self._client: HTTPClient | None = None
 
@@ -173,51 +144,30 @@ class Simulator:
 
     def start(self, port: int = 0, host: str = "127.0.0.1") -> str:
         """Listen on ``host:port`` (0: any free port); return the base URL ``http://HOST:PORT``."""
-        if self._port is not None:
-            raise RuntimeError("the simulator is already running")
-        factory = build_factory(self)
-        listening = _reactor().listenTCP(port, cast("ServerFactory[Any]", factory), interface=host)
-        self._port, self._factory = listening, factory
-        actual_port = listening.getHost().port
-        shown_host = f"[{host}]" if ":" in host else host
-        self._url = f"http://{shown_host}:{actual_port}"
-        return self._url
+        return self._server.start(build_resource(self), port, host)
 
     @property
     def url(self) -> str:
         """The base URL (no trailing slash); raises :class:`RuntimeError` before :meth:`start`."""
-        if self._url is None:
-            raise RuntimeError("the simulator is not running")
-        return self._url
+        return self._server.url
 
     @property
     def running(self) -> bool:
-        return self._port is not None
+        return self._server.running
 
     async def stop(self) -> None:
         """Stop listening, abort open connections, cancel every pending timer and callback."""
-        port, factory = self._port, self._factory
-        self._port = self._factory = None
-        for call in list(self._delayed):
-            if call.active():
-                call.cancel()
-        self._delayed.clear()
         waiters = [d for ds in self._waiters.values() for d in ds]
         self._waiters.clear()
         for d in waiters:
             d.cancel()
-        if port is not None:
-            stopped = port.stopListening()
-            if factory is not None:
-                await maybe_deferred_to_future(factory.abort_all())
-            if isinstance(stopped, Deferred):
-                await maybe_deferred_to_future(stopped)
+        await self._server.stop()
         for d in list(self._pending_callbacks):
             d.cancel()
         self._pending_callbacks.clear()
         if self._pool is not None:
             pool, self._pool, self._client = self._pool, None, None
-            await maybe_deferred_to_future(pool.closeCachedConnections())
+            await await_deferred(pool.closeCachedConnections())
 
     # --- balances, faults, records ----------------------------------------------------------------
 
@@ -269,25 +219,19 @@ class Simulator:
 
     # --- used by the HTTP layer -------------------------------------------------------------------
 
+    @property
+    def _delayed(self) -> set[DelayedCall]:
+        """The pending timers (tasks being processed or solved, slow answers)."""
+        return self._server.delayed
+
     def _now(self) -> float:
-        return _reactor().seconds()
+        return get_reactor().seconds()
 
-    def _later(self, delay: float, func: Callable[[], object]) -> _DelayedCall:
-        holder: list[_DelayedCall] = []
+    def _later(self, delay: float, func: Callable[[], object]) -> DelayedCall:
+        return self._server.call_later(delay, func)
 
-        def run() -> None:
-            self._delayed.discard(holder[0])
-            func()
-
-        call = _reactor().callLater(max(0.0, delay), run)
-        holder.append(call)
-        self._delayed.add(call)
-        return call
-
-    def _cancel(self, call: _DelayedCall) -> None:
-        self._delayed.discard(call)
-        if call.active():
-            call.cancel()
+    def _cancel(self, call: DelayedCall) -> None:
+        self._server.cancel(call)
 
     def _balance_of(self, key: object) -> float | None:
         if not isinstance(key, str):
@@ -571,7 +515,7 @@ class Simulator:
 
     def _http_client(self) -> HTTPClient:
         if self._client is None:
-            reactor = _reactor()
+            reactor = get_reactor()
             self._pool = HTTPConnectionPool(reactor, persistent=False)  # type: ignore[no-untyped-call]
             agent = Agent(reactor, pool=self._pool)  # type: ignore[no-untyped-call]
             self._client = HTTPClient(cast("Any", agent))
