@@ -155,7 +155,8 @@ async def test_close_with_solves_pending_abandons_them_cleanly(
         assert result.reason == "test_stop"
         assert result.stats["ucaptcha/abandoned"] == 3
         assert result.stats["ucaptcha/tasks/abandoned"] == 3
-        assert result.stats["ucaptcha/tasks/created"] == 3
+        # the spider may close before every createTask answer is in: count what the API made
+        assert result.stats.get("ucaptcha/tasks/created", 0) == len(env.sim.tasks) <= 3
         assert "ucaptcha/gave_up" not in result.stats
         assert all(not result.outcomes.get(p) for p in challenged)
         errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
