@@ -84,10 +84,25 @@ def prepare(spec: InjectSpec, challenge: Challenge | None, response: Response | 
     return InjectPlan(mode=mode, name=spec.name or "", format=spec.format, function=spec.function)
 
 
-def prepare_presolve(spec: InjectSpec, default_field: str) -> InjectPlan:
-    """How a token solved before sending goes into the request itself."""
+def prepare_presolve(spec: InjectSpec, default_field: str, request: Request) -> InjectPlan:
+    """How a token solved before sending goes into ``request`` itself; checked before any task
+    is paid for."""
     if spec.mode in ("auto", "form"):
+        content_type = request.headers.get(b"Content-Type") or b""
+        if request.method != "GET" and request.body and not content_type.startswith(_FORM_TYPE):
+            raise InjectError(
+                "inject mode 'form' on a presolved request needs a form-encoded body "
+                f"(got {content_type.decode('latin-1') or 'none'}); use 'json', 'header' or "
+                "'callable'"
+            )
         return InjectPlan(mode="own_form", name=spec.name or default_field, format=spec.format)
+    if spec.mode == "json" and request.body:
+        try:
+            body = json.loads(request.body)
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise InjectError("inject mode 'json' needs a JSON object body")
     return prepare(spec, None, None)
 
 

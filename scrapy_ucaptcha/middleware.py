@@ -1,13 +1,17 @@
 """The downloader middleware: detect → park → solve → re-issue → verify.
 
-A challenged request leaves the downloader at once: ``process_response`` returns a marker copy of
+A challenged request leaves the downloader at once: ``process_response`` returns a marked copy of
 it, which our ``request_scheduled`` handler drops (``IgnoreRequest``, the documented way), so the
 request's ``CONCURRENT_REQUESTS`` unit is free while its task is solved in the background. When the
 token is ready, the request is re-issued through ``engine.crawl`` with the token injected and a
 priority boost. If the site still shows the challenge, the token was rejected: feedback, solve
 again, up to ``UCAPTCHA_MAX_ATTEMPTS``. A request that cannot be solved is crawled once more
 carrying its :class:`CaptchaSolveError`, which ``process_request`` raises so that it reaches the
-request's errback. ``spider_idle`` keeps the spider open while anything is parked.
+request's errback.
+
+Nothing is lost on the way: every request handed back to the engine carries a ticket until its
+answer (after any redirects) or its error comes back through this middleware; parked requests, domain-scope followers and tickets keep the spider
+open (``spider_idle``), and whatever is left when the spider closes is counted as abandoned.
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import re
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field, replace
 from itertools import count
@@ -24,15 +27,14 @@ from urllib.parse import urlsplit
 
 from scrapy import Request, signals
 from scrapy.exceptions import DontCloseSpider, IgnoreRequest
-from scrapy.http import TextResponse
 from scrapy.utils.reactor import is_asyncio_reactor_installed
 
 from scrapy_ucaptcha import inject
 from scrapy_ucaptcha import stats as keys
 from scrapy_ucaptcha.client import TaskId, truncate_token
 from scrapy_ucaptcha.config import Config, ConfigError
-from scrapy_ucaptcha.detection import Challenge, detect, detect_image
 from scrapy_ucaptcha.errors import CaptchaSolveError
+from scrapy_ucaptcha.rules import find_challenge
 from scrapy_ucaptcha.solver import Solution, SolveFailed, Solver
 from scrapy_ucaptcha.stats import StatsRecorder
 from scrapy_ucaptcha.templates import (
@@ -49,6 +51,8 @@ if TYPE_CHECKING:
     from scrapy.http import Response
     from typing_extensions import Self
 
+    from scrapy_ucaptcha.detection import Challenge
+
 __all__ = ["UCaptchaMiddleware"]
 
 logger = logging.getLogger(__name__)
@@ -56,8 +60,11 @@ logger = logging.getLogger(__name__)
 STATE_KEY = "_ucaptcha"
 PARK_KEY = "_ucaptcha_park"
 ERROR_KEY = "_ucaptcha_error"
+TICKET_KEY = "_ucaptcha_ticket"
 INFO_KEY = "ucaptcha"
 TASK_KEY = "ucaptcha_task"
+
+GroupKey = tuple[str, str]
 
 
 @dataclass(frozen=True)
@@ -65,15 +72,15 @@ class _State:
     """What travels with a challenged request in ``meta["_ucaptcha"]``."""
 
     url: str  # the URL that was challenged first
+    template: Template  # the template that found the challenge: it also verifies the answer
     attempts: int = 0  # tasks created for this request so far
     task_ids: tuple[TaskId, ...] = ()
     solution: Solution | None = None  # the token this request carries
     presolve: bool = False
-    group: tuple[str, str] | None = None  # domain-scope group
+    group: GroupKey | None = None  # domain-scope group
     leader: bool = False
     generation: int = -1  # the group clearance this request was re-sent after
     shared_from: Solution | None = None
-    ticket: int = 0  # set while the re-issued request is on its way
 
 
 @dataclass(eq=False)
@@ -82,9 +89,7 @@ class _Parked:
 
     id: int
     request: Request
-    template: Template
     state: _State
-    kind: str
     task: dict[str, Any]
     plan: inject.InjectPlan
     image_url: str | None = None
@@ -114,10 +119,11 @@ class UCaptchaMiddleware:
         self.solver = Solver(config, self.client, self.stats, on_stop=self._on_stop)
         self._ids = count(1)
         self._parked: dict[int, _Parked] = {}
-        self._groups: dict[tuple[str, str], _Group] = {}
+        self._groups: dict[GroupKey, _Group] = {}
+        self._tickets: set[int] = set()  # requests handed back to the engine, not answered yet
         self._jobs: set[asyncio.Task[Any]] = set()
-        self._failures_pending = 0
-        self._reissued: set[int] = set()  # tickets of re-issued requests not back yet
+        self._feedback: set[asyncio.Task[Any]] = set()
+        self._any_presolve = any(entry.template.presolve for entry in config.templates.entries)
         self._closing = False
         self._close_requested = False
         self._closer: asyncio.Future[None] | None = None
@@ -137,38 +143,51 @@ class UCaptchaMiddleware:
 
     @property
     def waiting(self) -> int:
-        """Requests parked, following a domain solve, or carrying a failure to their errback."""
+        """Requests parked, following a domain solve, or handed back and not answered yet."""
         followers = sum(len(group.followers) for group in self._groups.values())
-        return len(self._parked) + followers + self._failures_pending + len(self._reissued)
+        return len(self._parked) + followers + len(self._tickets)
 
     # --- Scrapy hooks ---------------------------------------------------------------------------
 
-    async def process_request(self, request: Request, spider: Spider | None = None) -> None:
-        error = request.meta.get(ERROR_KEY)
+    async def process_request(
+        self, request: Request, spider: Spider | None = None
+    ) -> Request | None:
+        meta = request.meta
+        error = meta.pop(ERROR_KEY, None)
         if isinstance(error, CaptchaSolveError):
-            del request.meta[ERROR_KEY]
-            self._failures_pending -= 1
-            self._maybe_close()
+            self.stats.inc(keys.GAVE_UP)
+            self._settle(request)
             raise error
+        meta_task = meta.get(TASK_KEY)
+        if meta_task is False or self._closing or STATE_KEY in meta:
+            return None
+        if not self._any_presolve and not isinstance(meta_task, Mapping):
+            return None
+        template = self._template_for(request)
+        if template is None or not template.solve or not template.presolve:
+            return None
+        self.stats.inc(keys.PRESOLVED)
+        return self._park_or_refuse(request, None, None, template, None)
 
     async def process_response(
         self, request: Request, response: Response, spider: Spider | None = None
     ) -> Request | Response:
-        meta_task = request.meta.get(TASK_KEY)
-        if meta_task is False or self._closing:
+        meta = request.meta
+        self._settle(request)
+        if meta.get(TASK_KEY) is False or self._closing:
             return response
-        template = self._template_for(request)
+        state = meta.get(STATE_KEY)
+        state = state if isinstance(state, _State) else None
+        template = state.template if state is not None else self._template_for(request)
         if template is None or not template.solve:
             return response
-        state = request.meta.get(STATE_KEY)
-        state = state if isinstance(state, _State) else None
-        if state is not None and state.ticket in self._reissued:
-            self._reissued.discard(state.ticket)
-            self._maybe_close()
-        challenge = self._detect(response, template)
+        finding = find_challenge(response, template, self.config.detectors)
+        challenge = finding.challenge
+        if finding.widget_ignored:
+            self.stats.inc(keys.WIDGETS_IGNORED)
         if challenge is None:
             if state is not None:
-                self._delivered(request, state)
+                self._answered(request, response, state)
             return response
         self.stats.inc(keys.CHALLENGES)
         self.stats.inc(f"{keys.CHALLENGES}/{challenge.kind}")
@@ -183,25 +202,23 @@ class UCaptchaMiddleware:
             return response
         if state is not None and state.solution is not None:
             self._rejected(request, state)
-        try:
-            return self._park(request, response, challenge, template, state)
-        except CaptchaSolveError as exc:  # raised here, it goes straight to the errback
-            self.stats.inc(keys.GAVE_UP)
-            logger.warning("%s", exc, extra={"spider": self.crawler.spider})
-            raise
+        return self._park_or_refuse(request, response, challenge, template, state)
 
     async def process_exception(
         self, request: Request, exception: BaseException, spider: Spider | None = None
     ) -> None:
+        self._settle(request)
         state = request.meta.get(STATE_KEY)
-        if isinstance(state, _State):
-            self._reissued.discard(state.ticket)
-            self._maybe_close()
         if isinstance(state, _State) and state.leader and state.group is not None:
             # the leader's re-issued request failed: let the followers try on their own
             self._release_group(state.group, success=False)
 
-    # --- detection ------------------------------------------------------------------------------
+    def _settle(self, request: Request) -> None:
+        """A request we handed back got its answer (after any redirects) or its error."""
+        ticket = request.meta.pop(TICKET_KEY, None)
+        if ticket is not None:
+            self._tickets.discard(ticket)
+            self._maybe_close()
 
     def _template_for(self, request: Request) -> Template | None:
         template = self.config.templates.for_url(request.url)
@@ -220,49 +237,9 @@ class UCaptchaMiddleware:
                 return None
         return template
 
-    def _detect(self, response: Response, template: Template) -> Challenge | None:
-        rules = template.detect
-        if rules is None:
-            found = detect(response, self.config.detectors)
-            if found is not None and found.solvable and not _is_interstitial(response, found):
-                # A widget in a form that asks the user for more (contact, login, search): the
-                # page is not a wall in the crawl's way. Solving it would submit that form with
-                # its default values and pay for it; a template's 'detect' rules can say
-                # otherwise.
-                self.stats.inc(keys.WIDGETS_IGNORED)
-                return None
-            return found
-        if rules.status is not None and response.status not in rules.status:
-            return None
-        markers = rules.has_markers and _markers_match(response, rules)
-        if rules.has_markers and not markers:
-            return None
-        if rules.is_image:
-            return detect_image(
-                response,
-                image_css=rules.image_css,
-                image_xpath=rules.image_xpath,
-                answer_field=rules.image_field,
-            )
-        if rules.builtin:
-            found = detect(response, self.config.detectors)
-            if found is not None:
-                return found
-        if markers or (not rules.builtin and rules.status is not None):
-            task_type = template.task.get("type")
-            kind = kind_for_task_type(task_type) if isinstance(task_type, str) else "custom"
-            sitekey = template.task.get("websiteKey")
-            return Challenge(
-                kind=kind,
-                solvable=True,
-                sitekey=sitekey if isinstance(sitekey, str) else None,
-                detector="template",
-            )
-        return None
-
     # --- parking --------------------------------------------------------------------------------
 
-    def _park(
+    def _park_or_refuse(
         self,
         request: Request,
         response: Response | None,
@@ -270,99 +247,118 @@ class UCaptchaMiddleware:
         template: Template,
         state: _State | None,
     ) -> Request:
+        """Park ``request`` (return the marker to hand back), or raise its CaptchaSolveError,
+        which goes straight to its errback."""
         if state is None:
-            state = _State(url=request.url, presolve=challenge is None)
-        if self.solver.stop_reason is not None:
-            raise self._solve_error(
-                state, f"solving stopped: {self.solver.stop_reason}", self.solver.stop_reason
-            )
-        if state.attempts >= self.config.max_attempts:
-            raise self._solve_error(
-                state, f"still challenged after {state.attempts} solve(s)", "max_attempts"
-            )
-        group_key = None
-        if template.scope == "domain" and not state.presolve:
-            group_key = (template.pattern, urlsplit(request.url).netloc)
-            follow = self._join_group(group_key, request, state)
-            if follow is not None:
-                return follow
+            state = _State(url=request.url, template=template, presolve=challenge is None)
         try:
-            kind = challenge.kind if challenge is not None else _presolve_kind(template)
-            if state.presolve or challenge is None:
-                field_name = DEFAULT_TOKEN_FIELDS[family_of(kind)]
-                plan = inject.prepare_presolve(template.inject, field_name)
-                sitekey, params = template.task.get("websiteKey"), {}
-            else:
-                plan = inject.prepare(template.inject, challenge, response)
-                sitekey, params = challenge.sitekey, dict(challenge.params)
-            page_url = response.url if response is not None else request.url
-            task = build_task(
-                template,
-                kind=kind,
-                page_url=page_url,
-                sitekey=sitekey if isinstance(sitekey, str) else None,
-                params=params,
-                task_types=self.config.task_types,
-            )
-        except (inject.InjectError, ValueError) as exc:
-            if group_key is not None:
-                self._groups.pop(group_key, None)
-            raise self._solve_error(state, str(exc), "bad_template") from None
-        if group_key is not None:
-            state = replace(state, group=group_key, leader=True)
-        parked = _Parked(
-            id=next(self._ids),
-            request=request,
-            template=template,
-            state=state,
-            kind=kind,
-            task=task,
-            plan=plan,
-            image_url=challenge.image_url if challenge is not None else None,
-        )
+            return self._park(request, response, challenge, template, state)
+        except CaptchaSolveError as exc:
+            self.stats.inc(keys.GAVE_UP)
+            logger.warning("%s", exc, extra={"spider": self.crawler.spider})
+            raise
+
+    def _park(
+        self,
+        request: Request,
+        response: Response | None,
+        challenge: Challenge | None,
+        template: Template,
+        state: _State,
+    ) -> Request:
+        if template.scope == "domain" and not state.presolve:
+            key = (template.pattern, urlsplit(request.url).netloc)
+            if not (state.leader and state.group == key):
+                follow = self._join_group(key, request, state)
+                if follow is not None:
+                    return follow
+                state = replace(state, group=key, leader=True)
+        try:
+            parked = self._prepare(request, response, challenge, template, state)
+        except CaptchaSolveError as exc:
+            if state.leader and state.group is not None:
+                self._fail_group(state.group, exc)
+            raise
         self._parked[parked.id] = parked
-        if group_key is not None:
-            self._groups[group_key].leader_id = parked.id
+        if state.leader and state.group is not None:
+            self._groups[state.group].leader_id = parked.id
         parked.job = self._spawn(self._solve_and_reissue(parked))
         logger.debug(
-            "parked %s (%s challenge, attempt %d)",
+            "parked %s (%s, attempt %d)",
             request,
-            kind,
+            parked.task.get("type"),
             state.attempts + 1,
             extra={"spider": self.crawler.spider},
         )
         return request.replace(meta={**request.meta, PARK_KEY: parked.id}, dont_filter=True)
 
+    def _prepare(
+        self,
+        request: Request,
+        response: Response | None,
+        challenge: Challenge | None,
+        template: Template,
+        state: _State,
+    ) -> _Parked:
+        """What solving and re-issuing need; raise CaptchaSolveError when it cannot be done."""
+        if self.solver.stop_reason is not None:
+            reason = self.solver.stop_reason
+            raise self._solve_error(state, f"solving stopped: {reason}", reason)
+        if state.attempts >= self.config.max_attempts:
+            raise self._solve_error(
+                state, f"still challenged after {state.attempts} solve(s)", "max_attempts"
+            )
+        try:
+            if challenge is None or state.presolve:
+                task_type = template.task.get("type")
+                kind = kind_for_task_type(task_type) if isinstance(task_type, str) else "custom"
+                if challenge is not None:
+                    kind = challenge.kind
+                field_name = DEFAULT_TOKEN_FIELDS[family_of(kind)]
+                plan = inject.prepare_presolve(template.inject, field_name, request)
+                sitekey, params = template.task.get("websiteKey"), {}
+            else:
+                kind = challenge.kind
+                plan = inject.prepare(template.inject, challenge, response)
+                sitekey, params = challenge.sitekey, dict(challenge.params)
+            task = build_task(
+                template,
+                kind=kind,
+                page_url=response.url if response is not None else request.url,
+                sitekey=sitekey if isinstance(sitekey, str) else None,
+                params=params,
+                task_types=self.config.task_types,
+            )
+        except (inject.InjectError, ValueError) as exc:
+            raise self._solve_error(state, str(exc), "bad_template") from None
+        return _Parked(
+            id=next(self._ids),
+            request=request,
+            state=state,
+            task=task,
+            plan=plan,
+            image_url=challenge.image_url if challenge is not None else None,
+        )
+
     def _request_scheduled(self, request: Request, spider: Spider) -> None:
         if PARK_KEY in request.meta:
             raise IgnoreRequest("parked while its CAPTCHA is solved")
-        meta_task = request.meta.get(TASK_KEY)
-        if (
-            isinstance(meta_task, Mapping)
-            and meta_task.get("presolve")
-            and STATE_KEY not in request.meta
-            and ERROR_KEY not in request.meta
-            and not self._closing
-        ):
-            template = self._template_for(request)
-            if template is None:
-                return
-            self.stats.inc(keys.PRESOLVED)
-            try:
-                self._park(request, None, None, template, None)
-            except CaptchaSolveError as exc:
-                self._send_failure(request, exc)
-            raise IgnoreRequest("held until its CAPTCHA token is ready")
 
     def _spider_idle(self, spider: Spider) -> None:
         if self._closing:
             return
         if not self._parked:
-            # The engine is idle, so nothing we sent is still in the scheduler or downloader:
-            # failures not delivered and followers whose leader's request vanished (dropped by
-            # another component) would otherwise keep the spider open for ever.
-            self._failures_pending = 0
-            self._reissued.clear()
+            # The engine is idle, so nothing we handed back is still in the scheduler or the
+            # downloader: tickets still out were dropped by another component (and are counted
+            # as abandoned), and followers whose leader vanished try on their own.
+            if self._tickets:
+                logger.warning(
+                    "%d request(s) handed back by scrapy-ucaptcha were dropped before download",
+                    len(self._tickets),
+                    extra={"spider": spider},
+                )
+                self.stats.inc(keys.ABANDONED, len(self._tickets))
+                self._tickets.clear()
             for key, group in list(self._groups.items()):
                 if group.busy:
                     self._release_group(key, success=False)
@@ -382,37 +378,32 @@ class UCaptchaMiddleware:
                     raise self._solve_error(
                         state, f"no solution after {state.attempts} task(s)", last_code
                     )
-                state = replace(state, attempts=state.attempts + 1)
+                state = parked.state = replace(state, attempts=state.attempts + 1)
                 try:
                     task = await self._task_with_image(parked)
                     solution = await self.solver.solve(
                         task,
                         domain=urlsplit(state.url).hostname or "",
-                        selection_mode=parked.template.selection_mode,
-                        provider=parked.template.provider,
+                        selection_mode=state.template.selection_mode,
+                        provider=state.template.provider,
                     )
                 except SolveFailed as failed:
                     last_code = failed.code
                     if failed.task_id is not None:
-                        state = replace(state, task_ids=(*state.task_ids, failed.task_id))
+                        state = parked.state = replace(
+                            state, task_ids=(*state.task_ids, failed.task_id)
+                        )
                     if not failed.retry:
                         raise self._solve_error(state, str(failed), failed.code) from None
             state = replace(state, task_ids=(*state.task_ids, solution.task_id), solution=solution)
-            self._reissue(parked, state, solution)
+            try:
+                self._reissue(parked, state, solution)
+            except inject.InjectError as exc:
+                raise self._solve_error(state, str(exc), "bad_template") from None
         except CaptchaSolveError as exc:
             self._give_up(parked, exc)
         except asyncio.CancelledError:
-            if not self._closing and self.solver.stop_reason is not None:
-                self._give_up(
-                    parked,
-                    self._solve_error(
-                        state,
-                        f"solving stopped: {self.solver.stop_reason}",
-                        self.solver.stop_reason,
-                    ),
-                )
-                return
-            raise
+            raise  # closing, or stopped (_on_stop has ended the request)
         except Exception as exc:  # a bug must not lose the request
             logger.exception("unexpected error while solving for %s", parked.request)
             self._give_up(parked, self._solve_error(state, f"internal error: {exc!r}", "internal"))
@@ -430,7 +421,14 @@ class UCaptchaMiddleware:
             dont_filter=True,
             priority=parked.request.priority + self.config.reissue_priority,
         )
-        response = await engine.download_async(image_request)
+        try:
+            response = await engine.download_async(image_request)
+        except Exception as exc:
+            raise SolveFailed(
+                f"captcha image {parked.image_url} not downloaded: {exc!r}",
+                code="image_download",
+                retry=True,
+            ) from None
         if response.status != 200 or not response.body:
             raise SolveFailed(
                 f"captcha image {parked.image_url} answered HTTP {response.status}",
@@ -441,15 +439,9 @@ class UCaptchaMiddleware:
         return parked.task
 
     def _reissue(self, parked: _Parked, state: _State, solution: Solution) -> None:
-        state = replace(state, ticket=next(self._ids))
         request = inject.apply(parked.plan, parked.request, solution.token, solution.solution)
-        meta = {k: v for k, v in request.meta.items() if k != PARK_KEY}
-        meta[STATE_KEY] = state
-        request = request.replace(
-            meta=meta,
-            dont_filter=True,
-            priority=parked.request.priority + self.config.reissue_priority,
-        )
+        if self._parked.pop(parked.id, None) is None:
+            return  # already ended (the solver stopped meanwhile)
         logger.debug(
             "re-issuing %s with token %s from task %s",
             request,
@@ -457,38 +449,59 @@ class UCaptchaMiddleware:
             solution.task_id,
             extra={"spider": self.crawler.spider},
         )
-        if self._crawl(request):
-            self._reissued.add(state.ticket)
+        self._hand_back(request, state, priority=parked.request.priority)
 
-    def _crawl(self, request: Request) -> bool:
+    def _hand_back(
+        self,
+        request: Request,
+        state: _State | None,
+        *,
+        priority: int,
+        error: CaptchaSolveError | None = None,
+    ) -> None:
+        """Crawl ``request`` again (re-issue, follower, failure), tracked until answered."""
+        ticket = next(self._ids)
+        meta = {k: v for k, v in request.meta.items() if k not in (PARK_KEY, STATE_KEY)}
+        meta[TICKET_KEY] = ticket
+        if state is not None:
+            meta[STATE_KEY] = state
+        if error is not None:
+            meta[ERROR_KEY] = error
+        request = request.replace(
+            meta=meta, dont_filter=True, priority=priority + self.config.reissue_priority
+        )
         engine = self.crawler.engine
         if self._closing or engine is None:
-            return False
-        try:
-            engine.crawl(request)
-        except RuntimeError:  # the spider is closing
-            return False
-        return True
+            self.stats.inc(keys.ABANDONED)
+            return
+        self._tickets.add(ticket)
+        engine.crawl(request)
 
     # --- outcomes -------------------------------------------------------------------------------
 
-    def _delivered(self, request: Request, state: _State) -> None:
+    def _answered(self, request: Request, response: Response, state: _State) -> None:
+        """A request sent with a token (or after a clearance) got an answer that is no challenge."""
+        if response.status >= 400:
+            # Not the page (a 5xx after the site used the token, say): keep the state, so that
+            # a retry that meets the challenge again counts as one more attempt of this request.
+            return
         source = state.solution or state.shared_from
+        request.meta.pop(STATE_KEY, None)
+        if state.leader and state.group is not None:
+            self._release_group(state.group, success=True, solution=state.solution)
         if source is None:
             return
         self.stats.inc(keys.SOLVED)
-        request.meta[INFO_KEY] = {
+        info: dict[str, Any] = {
             "task_id": source.task_id,
             "type": source.task_type,
             "cost": source.cost if state.solution is not None else 0.0,
             "solve_time_ms": source.solve_time_ms,
             "attempts": state.attempts,
         }
-        if state.shared_from is not None and state.solution is None:
-            request.meta[INFO_KEY]["shared"] = True
-        request.meta.pop(STATE_KEY, None)
-        if state.leader and state.group is not None:
-            self._release_group(state.group, success=True, solution=state.solution)
+        if state.solution is None:
+            info["shared"] = True
+        request.meta[INFO_KEY] = info
 
     def _rejected(self, request: Request, state: _State) -> None:
         solution = state.solution
@@ -501,11 +514,13 @@ class UCaptchaMiddleware:
             extra={"spider": self.crawler.spider},
         )
         if self.config.feedback:
-            self._spawn(
+            job = asyncio.ensure_future(
                 self.solver.feedback(
                     solution.task_id, invalid=True, message="Token was rejected by the target site"
                 )
             )
+            self._feedback.add(job)
+            job.add_done_callback(self._feedback.discard)
 
     def _solve_error(self, state: _State, reason: str, code: str) -> CaptchaSolveError:
         return CaptchaSolveError(
@@ -513,33 +528,20 @@ class UCaptchaMiddleware:
         )
 
     def _give_up(self, parked: _Parked, exc: CaptchaSolveError) -> None:
+        """End a parked request in its errback (once), and its domain-scope followers with it."""
+        if self._parked.pop(parked.id, None) is None:
+            return
         logger.warning("%s", exc, extra={"spider": self.crawler.spider})
-        self._send_failure(parked.request, exc)
-        group = parked.state.group
-        if group is not None and parked.state.leader:
-            for follower in self._groups.pop(group, _Group()).followers:
-                self._send_failure(follower, exc)
-
-    def _send_failure(self, request: Request, exc: CaptchaSolveError) -> None:
-        """Crawl ``request`` once more, carrying ``exc`` for :meth:`process_request` to raise."""
-        self.stats.inc(keys.GAVE_UP)
-        meta = {k: v for k, v in request.meta.items() if k not in (PARK_KEY, STATE_KEY)}
-        meta[ERROR_KEY] = exc
-        failing = request.replace(
-            meta=meta,
-            dont_filter=True,
-            priority=request.priority + self.config.reissue_priority,
-        )
-        if self._crawl(failing):
-            self._failures_pending += 1
+        self._hand_back(parked.request, None, priority=parked.request.priority, error=exc)
+        if parked.state.leader and parked.state.group is not None:
+            self._fail_group(parked.state.group, exc)
 
     # --- domain scope ---------------------------------------------------------------------------
 
-    def _join_group(self, key: tuple[str, str], request: Request, state: _State) -> Request | None:
-        """Follow the group's solve if one is running; re-send once after a fresh clearance."""
+    def _join_group(self, key: GroupKey, request: Request, state: _State) -> Request | None:
+        """Follow the group's solve if one is running (return the marker), re-send once after a
+        clearance this request missed (return that request), else lead (return None)."""
         group = self._groups.setdefault(key, _Group())
-        if state.leader and state.group == key:
-            return None  # the leader's token was rejected: it solves again
         if group.busy:
             group.followers.append(
                 request.replace(meta={**request.meta, STATE_KEY: replace(state, group=key)})
@@ -547,30 +549,23 @@ class UCaptchaMiddleware:
             self.stats.inc(keys.SHARED)
             return request.replace(meta={**request.meta, PARK_KEY: 0}, dont_filter=True)
         if group.generation > 0 and state.generation < group.generation:
-            # sent before the latest clearance arrived: try once more with it
-            return request.replace(
-                meta={
-                    **request.meta,
-                    STATE_KEY: replace(
-                        state, group=key, generation=group.generation, shared_from=group.solution
-                    ),
-                },
-                dont_filter=True,
-                priority=request.priority + self.config.reissue_priority,
+            resent = replace(
+                state, group=key, generation=group.generation, shared_from=group.solution
             )
+            self._hand_back(request, resent, priority=request.priority)
+            return request.replace(meta={**request.meta, PARK_KEY: 0}, dont_filter=True)
         group.busy = True
         return None
 
     def _release_group(
-        self, key: tuple[str, str], *, success: bool, solution: Solution | None = None
+        self, key: GroupKey, *, success: bool, solution: Solution | None = None
     ) -> None:
         """Re-send the followers: with the new clearance, or (``success=False``) to try anew."""
         group = self._groups.get(key)
         if group is None:
             return
-        leader = self._parked.get(group.leader_id) if group.leader_id is not None else None
-        if leader is not None and not success:
-            return  # still being solved
+        if not success and group.leader_id in self._parked:
+            return  # its leader is still being solved
         group.busy = False
         group.leader_id = None
         if success:
@@ -578,31 +573,33 @@ class UCaptchaMiddleware:
             group.solution = solution
         followers, group.followers = group.followers, []
         for follower in followers:
-            state = follower.meta[STATE_KEY]
-            self._crawl(
-                follower.replace(
-                    meta={
-                        **follower.meta,
-                        STATE_KEY: replace(
-                            state,
-                            generation=group.generation,
-                            shared_from=group.solution if success else None,
-                        ),
-                    },
-                    dont_filter=True,
-                    priority=follower.priority + self.config.reissue_priority,
-                )
+            state = replace(
+                follower.meta[STATE_KEY],
+                generation=group.generation,
+                shared_from=group.solution if success else None,
             )
+            self._hand_back(follower, state, priority=follower.priority)
+
+    def _fail_group(self, key: GroupKey, exc: CaptchaSolveError) -> None:
+        """The leader gave up: its followers end with the same error."""
+        group = self._groups.pop(key, None)
+        for follower in group.followers if group is not None else ():
+            self._hand_back(follower, None, priority=follower.priority, error=exc)
 
     # --- stop and shutdown ----------------------------------------------------------------------
 
     def _on_stop(self, reason: str) -> None:
-        """The solver stopped for good: fail every parked request, then close the spider."""
+        """The solver stopped for good: end every parked request in its errback, then close."""
         self._close_requested = True
         current = asyncio.current_task()
         for parked in list(self._parked.values()):
-            if parked.job is not None and parked.job is not current and not parked.job.done():
+            if parked.job is current:
+                continue  # it gets SolveFailed from the solver and gives up itself
+            if parked.job is not None:
                 parked.job.cancel()
+            self._give_up(
+                parked, self._solve_error(parked.state, f"solving stopped: {reason}", reason)
+            )
         self._maybe_close()
 
     def _maybe_close(self) -> None:
@@ -619,7 +616,7 @@ class UCaptchaMiddleware:
 
     async def _spider_closed(self, spider: Spider, reason: str) -> None:
         self._closing = True
-        abandoned = self.waiting - self._failures_pending - len(self._reissued)
+        abandoned = self.waiting
         tasks_in_flight = self.solver.in_flight
         current = asyncio.current_task()
         jobs = [job for job in self._jobs if not job.done() and job is not current]
@@ -627,12 +624,15 @@ class UCaptchaMiddleware:
             job.cancel()
         if jobs:
             await asyncio.gather(*jobs, return_exceptions=True)
+        if self._feedback:  # report the last rejected tokens, within one API call's time
+            await asyncio.wait(set(self._feedback), timeout=self.config.http_timeout)
         if abandoned:
             self.stats.inc(keys.ABANDONED, abandoned)
         if tasks_in_flight:
             self.stats.inc(keys.TASKS_ABANDONED, tasks_in_flight)
         self._parked.clear()
         self._groups.clear()
+        self._tickets.clear()
         await self.client.close()
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
@@ -640,52 +640,3 @@ class UCaptchaMiddleware:
         self._jobs.add(job)
         job.add_done_callback(self._jobs.discard)
         return job
-
-
-def _presolve_kind(template: Template) -> str:
-    task_type = template.task.get("type")
-    return kind_for_task_type(task_type) if isinstance(task_type, str) else "custom"
-
-
-def _markers_match(response: Response, rules: Any) -> bool:
-    if not isinstance(response, TextResponse):
-        return False
-    try:
-        if rules.css and response.css(rules.css):
-            return True
-        if rules.xpath and response.xpath(rules.xpath):
-            return True
-    except ValueError:
-        return False
-    pattern: re.Pattern[str] | None = rules.regex
-    return bool(pattern is not None and pattern.search(response.text))
-
-
-#: Statuses with which sites serve challenge walls.
-WALL_STATUSES = frozenset({403, 429, 503})
-_USER_FIELDS = (
-    ".//textarea | .//select | .//input[not(@type) or not(contains("
-    "' hidden submit button image reset checkbox radio file ', "
-    "concat(' ', translate(@type, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'), "
-    "' ')))]"
-)
-_TOKEN_FIELDS = frozenset({"g-recaptcha-response", "h-captcha-response", "cf-turnstile-response"})
-
-
-def _is_interstitial(response: Response, challenge: Challenge) -> bool:
-    """Whether a widget page is a wall: served with a wall status, or a form asking for nothing
-    but the CAPTCHA (an image captcha's answer field counts as the CAPTCHA)."""
-    if response.status in WALL_STATUSES:
-        return True
-    form = challenge.form
-    if form is None or not isinstance(response, TextResponse):
-        return False
-    try:
-        forms = response.xpath(form.xpath)
-        if not forms:
-            return False
-        names = forms[0].xpath(_USER_FIELDS).xpath("@name").getall()
-    except ValueError:
-        return False
-    asked = [n for n in names if n not in _TOKEN_FIELDS and n != form.token_field]
-    return not asked

@@ -334,12 +334,14 @@ class TemplateSet:
                     f"bad pattern {pattern!r}: use 'example.com', '*.example.com' or '*' "
                     "(optionally with ':port'), optionally followed by a path glob such as '/api/*'"
                 )
+            template = Template.parse(pattern, value)
+            _check_complete(template)
             entries.append(
                 _Entry(
                     host=found.group(1),
                     port=int(found.group(3)[1:]) if found.group(3) else None,
                     path=slash + path if slash else None,
-                    template=Template.parse(pattern, value),
+                    template=template,
                 )
             )
         entries.sort(key=_Entry.rank, reverse=True)
@@ -360,6 +362,26 @@ class TemplateSet:
 
 
 _DEFAULT = Template()
+
+
+def _check_complete(template: Template) -> None:
+    """A template whose markers alone decide (``builtin: False``) must give the whole task."""
+    rules = template.detect
+    if rules is None or rules.builtin or rules.is_image:
+        return
+    task_type = template.task.get("type")
+    if not isinstance(task_type, str):
+        raise ValueError(
+            f"template {template.pattern!r}: with detect 'builtin': False the task needs a 'type'"
+        )
+    if kind_for_task_type(task_type) not in ("image", "custom") and not template.task.get(
+        "websiteKey"
+    ):
+        raise ValueError(
+            f"template {template.pattern!r}: with detect 'builtin': False a {task_type} task "
+            "needs its 'websiteKey' (the page cannot provide it)"
+        )
+
 
 #: Which task field each extracted challenge parameter fills, per kind.
 _PARAM_FIELDS: Mapping[str, Mapping[str, str]] = MappingProxyType(

@@ -225,18 +225,29 @@ def test_inject_error_is_a_value_error() -> None:
 
 
 def test_presolve_plan() -> None:
-    assert prepare_presolve(InjectSpec(), FIELD) == InjectPlan(mode="own_form", name=FIELD)
-    assert prepare_presolve(InjectSpec(mode="form", name="tok", format="x{token}"), FIELD) == (
+    get = original_request()
+    assert prepare_presolve(InjectSpec(), FIELD, get) == InjectPlan(mode="own_form", name=FIELD)
+    spec = InjectSpec(mode="form", name="tok", format="x{token}")
+    assert prepare_presolve(spec, FIELD, get) == (
         InjectPlan(mode="own_form", name="tok", format="x{token}")
     )
 
 
+def test_presolve_plan_checks_the_body_before_any_task() -> None:
+    json_post = JsonRequest("https://shop.example.com/api/login", data={"user": "bob"})
+    with pytest.raises(InjectError, match="form-encoded body"):
+        prepare_presolve(InjectSpec(), FIELD, json_post)
+    form_post = FormRequest("https://shop.example.com/login", formdata={"user": "bob"})
+    with pytest.raises(InjectError, match="JSON object body"):
+        prepare_presolve(InjectSpec(mode="json", name="t"), FIELD, form_post)
+
+
 def test_presolve_plan_for_other_modes() -> None:
     spec = InjectSpec(mode="header", name="X-Captcha", format="Bearer {token}")
-    plan = prepare_presolve(spec, FIELD)
+    plan = prepare_presolve(spec, FIELD, original_request())
     assert plan == InjectPlan(mode="header", name="X-Captcha", format="Bearer {token}")
     callable_spec = InjectSpec(mode="callable", function=path_of(reissue_with_token))
-    assert prepare_presolve(callable_spec, FIELD) == InjectPlan(
+    assert prepare_presolve(callable_spec, FIELD, original_request()) == InjectPlan(
         mode="callable", name="", function=path_of(reissue_with_token)
     )
 
@@ -249,7 +260,7 @@ def test_own_form_replaces_the_field() -> None:
         meta={"m": 1},
         priority=3,
     )
-    new = apply(prepare_presolve(InjectSpec(), FIELD), old, TOKEN, {})
+    new = apply(prepare_presolve(InjectSpec(), FIELD, old), old, TOKEN, {})
     assert new.method == "POST"
     assert new.url == old.url
     fields = parse_qsl(new.body.decode(), keep_blank_values=True)
@@ -262,20 +273,20 @@ def test_own_form_replaces_the_field() -> None:
 
 def test_own_form_on_an_empty_post() -> None:
     old = Request("https://shop.example.com/login", method="POST")
-    new = apply(prepare_presolve(InjectSpec(), FIELD), old, TOKEN, {})
+    new = apply(prepare_presolve(InjectSpec(), FIELD, old), old, TOKEN, {})
     assert new.body == f"{FIELD}={ENCODED}".encode()
     assert new.headers[b"Content-Type"] == b"application/x-www-form-urlencoded"
 
 
 def test_own_form_keeps_blank_fields() -> None:
     old = FormRequest("https://e.com/f", formdata={"empty": "", "a": "1"})
-    new = apply(prepare_presolve(InjectSpec(), FIELD), old, TOKEN, {})
+    new = apply(prepare_presolve(InjectSpec(), FIELD, old), old, TOKEN, {})
     assert ("empty", "") in parse_qsl(new.body.decode(), keep_blank_values=True)
 
 
 def test_own_form_on_a_get_request_uses_the_query() -> None:
     old = original_request(url=f"https://shop.example.com/search?q=a&{FIELD}=old")
-    new = apply(prepare_presolve(InjectSpec(format="t:{token}"), FIELD), old, TOKEN, {})
+    new = apply(prepare_presolve(InjectSpec(format="t:{token}"), FIELD, old), old, TOKEN, {})
     assert new.method == "GET"
     query = parse_qsl(urlsplit(new.url).query)
     assert sorted(query) == sorted([("q", "a"), (FIELD, f"t:{TOKEN}")])
@@ -285,14 +296,15 @@ def test_own_form_on_a_get_request_uses_the_query() -> None:
 
 def test_own_form_refuses_a_json_body() -> None:
     old = JsonRequest("https://shop.example.com/api/login", data={"user": "bob"})
+    plan = InjectPlan(mode="own_form", name=FIELD)  # as if the body changed after planning
     with pytest.raises(InjectError, match="form-encoded body"):
-        apply(prepare_presolve(InjectSpec(), FIELD), old, TOKEN, {})
+        apply(plan, old, TOKEN, {})
 
 
 def test_own_form_keeps_a_latin1_body() -> None:
     old = FormRequest("https://e.com/f", formdata={"name": "café"}, encoding="latin-1")
     assert old.body == b"name=caf%E9"
-    new = apply(prepare_presolve(InjectSpec(), FIELD), old, "tok", {})
+    new = apply(prepare_presolve(InjectSpec(), FIELD, old), old, "tok", {})
     assert new.body == f"name=caf%E9&{FIELD}=tok".encode()
 
 
@@ -417,7 +429,7 @@ def test_callable_must_return_a_request() -> None:
 
 PLANS = {
     "page_form": lambda: prepare(InjectSpec(), challenge(), challenge_response()),
-    "own_form": lambda: prepare_presolve(InjectSpec(), FIELD),
+    "own_form": lambda: prepare_presolve(InjectSpec(), FIELD, original_request()),
     "header": lambda: prepare(InjectSpec(mode="header", name="X-Captcha"), None, None),
     "cookie": lambda: prepare(InjectSpec(mode="cookie", name="cf"), None, None),
     "query": lambda: prepare(InjectSpec(mode="query", name="t"), None, None),

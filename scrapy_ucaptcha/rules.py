@@ -1,0 +1,121 @@
+"""Whether a response is a challenge worth solving, for the template of its URL.
+
+Without ``detect`` rules the built-in detectors decide, with one safety rule: a widget counts only
+on a wall — a page served with 403, 429 or 503, or a form that asks for nothing but the CAPTCHA.
+A widget inside a form that asks the user for more (contact, login, search, newsletter) is not in
+the crawl's way; solving it would submit that form with its default values and pay for it. With
+``detect`` rules the template decides.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from scrapy.http import TextResponse
+
+from scrapy_ucaptcha.detection import Challenge, detect, detect_image
+from scrapy_ucaptcha.templates import kind_for_task_type
+
+if TYPE_CHECKING:
+    from scrapy.http import Response
+
+    from scrapy_ucaptcha.detection import Detector
+    from scrapy_ucaptcha.templates import DetectRules, Template
+
+__all__ = ["WALL_STATUSES", "Finding", "find_challenge"]
+
+#: Statuses with which sites serve challenge walls.
+WALL_STATUSES = frozenset({403, 429, 503})
+
+_USER_FIELDS = (
+    ".//textarea | .//select | .//input[not(@type) or not(contains("
+    "' hidden submit button image reset checkbox radio file ', "
+    "concat(' ', translate(@type, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'), "
+    "' ')))]"
+)
+_TOKEN_FIELDS = frozenset({"g-recaptcha-response", "h-captcha-response", "cf-turnstile-response"})
+
+
+@dataclass(frozen=True)
+class Finding:
+    """The verdict on one response."""
+
+    challenge: Challenge | None = None
+    widget_ignored: bool = False  # a widget was there, in a form that asks for more
+
+
+def find_challenge(
+    response: Response, template: Template, detectors: Sequence[Detector]
+) -> Finding:
+    """Decide whether ``response`` is a challenge on ``template``'s URLs."""
+    rules = template.detect
+    if rules is None:
+        found = detect(response, detectors)
+        if found is not None and found.solvable and not _is_wall(response, found):
+            return Finding(widget_ignored=True)
+        return Finding(found)
+    if rules.status is not None and response.status not in rules.status:
+        return Finding()
+    marked = rules.has_markers and _markers_match(response, rules)
+    if rules.has_markers and not marked:
+        return Finding()
+    if rules.is_image:
+        return Finding(
+            detect_image(
+                response,
+                image_css=rules.image_css,
+                image_xpath=rules.image_xpath,
+                answer_field=rules.image_field,
+            )
+        )
+    if rules.builtin:
+        found = detect(response, detectors)
+        if found is not None:
+            return Finding(found)
+    if marked or (not rules.builtin and rules.status is not None):
+        task_type = template.task.get("type")
+        sitekey = template.task.get("websiteKey")
+        return Finding(
+            Challenge(
+                kind=kind_for_task_type(task_type) if isinstance(task_type, str) else "custom",
+                solvable=True,
+                sitekey=sitekey if isinstance(sitekey, str) else None,
+                detector="template",
+            )
+        )
+    return Finding()
+
+
+def _is_wall(response: Response, challenge: Challenge) -> bool:
+    """Served with a wall status, or a form asking for nothing but the CAPTCHA (an image
+    captcha's answer field counts as the CAPTCHA)."""
+    if response.status in WALL_STATUSES:
+        return True
+    form = challenge.form
+    if form is None or not isinstance(response, TextResponse):
+        return False
+    try:
+        forms = response.xpath(form.xpath)
+        if not forms:
+            return False
+        names = forms[0].xpath(_USER_FIELDS).xpath("@name").getall()
+    except ValueError:
+        return False
+    return all(name in _TOKEN_FIELDS or name == form.token_field for name in names)
+
+
+def _markers_match(response: Response, rules: DetectRules) -> bool:
+    if not isinstance(response, TextResponse):
+        return False
+    try:
+        if rules.css and response.css(rules.css):
+            return True
+        if rules.xpath and response.xpath(rules.xpath):
+            return True
+    except ValueError:
+        return False
+    pattern: re.Pattern[str] | None = rules.regex
+    return bool(pattern is not None and pattern.search(response.text))
