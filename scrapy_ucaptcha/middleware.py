@@ -10,8 +10,9 @@ carrying its :class:`CaptchaSolveError`, which ``process_request`` raises so tha
 request's errback.
 
 Nothing is lost on the way: every request handed back to the engine carries a ticket until its
-answer (after any redirects) or its error comes back through this middleware; parked requests, domain-scope followers and tickets keep the spider
-open (``spider_idle``), and whatever is left when the spider closes is counted as abandoned.
+answer (after any redirects) or its error comes back through this middleware. Parked requests,
+domain-scope followers and tickets keep the spider open (``spider_idle``); whatever is left when
+the spider closes is counted as abandoned.
 """
 
 from __future__ import annotations

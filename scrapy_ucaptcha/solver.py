@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections import defaultdict, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -36,10 +37,11 @@ logger = logging.getLogger(__name__)
 BUDGET_EXHAUSTED = "budget_exhausted"
 SOLVE_TIMEOUT = "solve_timeout"
 
-#: The first poll of a task comes when this share of the recent solves of its type were ready;
-#: then every ``UCAPTCHA_POLL_INTERVAL``. At 0.6, with log-normal solve times and a poll interval
-#: of a third of their median, a task takes 1.9 getTaskResult calls on average (see benchmarks/).
-FIRST_POLL_QUANTILE = 0.6
+#: A task's first poll comes when two in three of the last solves of its type were done, then one
+#: poll every ``UCAPTCHA_POLL_INTERVAL``: polling earlier costs getTaskResult calls, later costs
+#: time. With log-normal solve times (sigma 0.5) and an interval of a third of their median, that
+#: is about 1.8 calls per task and a lag of about the interval (see benchmarks/README.md).
+FIRST_POLL_QUANTILE = 2 / 3
 
 
 @dataclass(frozen=True)
@@ -93,16 +95,15 @@ class Solver:
             self._on_stop(reason)
 
     def first_poll_delay(self, task_type: str) -> float:
-        """Seconds to wait before the first poll: ``UCAPTCHA_FIRST_POLL`` if set; else, once a few
-        tasks of this type were solved, the time by which :data:`FIRST_POLL_QUANTILE` of the
-        recent ones were ready (longer or shorter than the poll interval: polling before a task
-        is likely ready costs calls, polling later costs lag); else the poll interval."""
+        """Seconds to wait before the first poll: ``UCAPTCHA_FIRST_POLL`` if set; else, once three
+        tasks of this type were solved, the time by which :data:`FIRST_POLL_QUANTILE` of the last
+        (up to 50) were done, shorter or longer than the poll interval; else the poll interval."""
         if self.config.first_poll is not None:
             return self.config.first_poll
         seen = self._observed.get(task_type)
         if seen and len(seen) >= 3:
             ordered = sorted(seen)
-            return ordered[min(len(ordered) - 1, int(FIRST_POLL_QUANTILE * len(ordered)))]
+            return ordered[math.ceil(FIRST_POLL_QUANTILE * len(ordered)) - 1]
         return self.config.poll_interval
 
     async def solve(
