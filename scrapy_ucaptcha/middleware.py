@@ -32,6 +32,7 @@ from scrapy.utils.reactor import is_asyncio_reactor_installed
 
 from scrapy_ucaptcha import inject
 from scrapy_ucaptcha import stats as keys
+from scrapy_ucaptcha.callbacks import CallbackListener
 from scrapy_ucaptcha.client import TaskId, truncate_token
 from scrapy_ucaptcha.config import Config, ConfigError
 from scrapy_ucaptcha.errors import CaptchaSolveError
@@ -117,7 +118,14 @@ class UCaptchaMiddleware:
         assert crawler.stats is not None
         self.stats = StatsRecorder(crawler.stats)
         self.client = config.make_client(on_call=self.stats.api_call)
-        self.solver = Solver(config, self.client, self.stats, on_stop=self._on_stop)
+        self.callbacks = (
+            CallbackListener(*config.callback_listen, url_template=config.callback_url)
+            if config.callback_url is not None and config.callback_listen is not None
+            else None
+        )
+        self.solver = Solver(
+            config, self.client, self.stats, on_stop=self._on_stop, callbacks=self.callbacks
+        )
         self._ids = count(1)
         self._parked: dict[int, _Parked] = {}
         self._groups: dict[GroupKey, _Group] = {}
@@ -128,6 +136,7 @@ class UCaptchaMiddleware:
         self._closing = False
         self._close_requested = False
         self._closer: asyncio.Future[None] | None = None
+        crawler.signals.connect(self._spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(self._request_scheduled, signal=signals.request_scheduled)
         crawler.signals.connect(self._spider_idle, signal=signals.spider_idle)
         crawler.signals.connect(self._spider_closed, signal=signals.spider_closed)
@@ -615,10 +624,13 @@ class UCaptchaMiddleware:
                 engine.close_spider_async(reason=f"ucaptcha_{reason.lower()}")
             )
 
+    async def _spider_opened(self, spider: Spider) -> None:
+        if self.callbacks is not None:
+            self.callbacks.start()
+
     async def _spider_closed(self, spider: Spider, reason: str) -> None:
         self._closing = True
         abandoned = self.waiting
-        tasks_in_flight = self.solver.in_flight
         current = asyncio.current_task()
         jobs = [job for job in self._jobs if not job.done() and job is not current]
         for job in jobs:
@@ -629,8 +641,10 @@ class UCaptchaMiddleware:
             await asyncio.wait(set(self._feedback), timeout=self.config.http_timeout)
         if abandoned:
             self.stats.inc(keys.ABANDONED, abandoned)
-        if tasks_in_flight:
-            self.stats.inc(keys.TASKS_ABANDONED, tasks_in_flight)
+        if self.callbacks is not None:
+            if self.callbacks.unknown:
+                self.stats.inc(keys.CALLBACKS_UNKNOWN, self.callbacks.unknown)
+            await self.callbacks.stop()
         self._parked.clear()
         self._groups.clear()
         self._tickets.clear()

@@ -26,6 +26,7 @@ from scrapy_ucaptcha.errors import (
 )
 
 if TYPE_CHECKING:
+    from scrapy_ucaptcha.callbacks import CallbackListener
     from scrapy_ucaptcha.client import UCaptchaClient
     from scrapy_ucaptcha.config import Config
     from scrapy_ucaptcha.stats import StatsRecorder
@@ -77,13 +78,17 @@ class Solver:
         client: UCaptchaClient,
         stats: StatsRecorder,
         on_stop: Callable[[str], None],
+        callbacks: CallbackListener | None = None,
     ) -> None:
         self.config = config
         self.client = client
         self.stats = stats
+        self.callbacks = callbacks
         self._on_stop = on_stop
         self._slots = asyncio.Semaphore(config.max_concurrent_tasks)
         self.spent = 0.0
+        self._reserved = 0.0  # what the tasks in flight will likely cost
+        self._last_cost: dict[str, float] = {}
         self.stop_reason: str | None = None
         self.in_flight = 0
         self._observed: defaultdict[str, deque[float]] = defaultdict(lambda: deque(maxlen=50))
@@ -115,24 +120,33 @@ class Solver:
         provider: str | None = None,
     ) -> Solution:
         """Create one task and wait for it; raise :class:`SolveFailed` when it gives nothing."""
-        self._check_open()
+        task_type = str(task["type"])
+        self._check_open(task_type)
         async with self._slots:
-            self._check_open()
+            self._check_open(task_type)
             self.in_flight += 1
+            estimate = self._last_cost.get(task_type, 0.0)
+            self._reserved += estimate
             try:
                 return await self._solve(task, domain, selection_mode, provider)
             finally:
                 self.in_flight -= 1
+                self._reserved -= estimate
 
-    def _check_open(self) -> None:
+    def _check_open(self, task_type: str) -> None:
+        """Refuse a new task when stopped, or when it could take spending past the budget
+        (tasks in flight count at the last price seen for their type)."""
         budget = self.config.budget
-        if self.stop_reason is None and budget is not None and self.spent >= budget:
-            logger.warning(
-                "uCaptcha budget of $%.4f reached ($%.4f spent): no new tasks",
-                budget,
-                self.spent,
-            )
-            self.stop(BUDGET_EXHAUSTED)
+        if self.stop_reason is None and budget is not None:
+            committed = self.spent + self._reserved
+            if committed >= budget or committed + self._last_cost.get(task_type, 0.0) > budget:
+                logger.warning(
+                    "uCaptcha budget of $%.4f reached ($%.4f spent, $%.4f in flight): no new tasks",
+                    budget,
+                    self.spent,
+                    self._reserved,
+                )
+                self.stop(BUDGET_EXHAUSTED)
         if self.stop_reason is not None:
             raise SolveFailed(
                 f"solving stopped: {self.stop_reason}", code=self.stop_reason, retry=False
@@ -148,9 +162,11 @@ class Solver:
         loop = asyncio.get_running_loop()
         task_type = str(task["type"])
         started = loop.time()
+        callbacks = self.callbacks
         result = await self._api(
             self.client.create_task(
                 task,
+                callback_url=callbacks.url if callbacks is not None else None,
                 selection_mode=selection_mode or self.config.selection_mode,
                 provider=provider or self.config.provider,
             ),
@@ -161,18 +177,27 @@ class Solver:
         logger.debug("uCaptcha task %s created (%s) for %s", task_id, task_type, domain)
         deadline = started + self.config.solve_timeout
         delay = self.first_poll_delay(task_type)
-        while result.is_pending:
-            await asyncio.sleep(max(0.0, min(delay, deadline - loop.time())))
-            result = await self._api(self.client.get_task_result(task_id), task_id)
-            if result.is_pending and loop.time() >= deadline:
-                self.stats.inc(keys.TASKS_TIMEOUT)
-                raise SolveFailed(
-                    f"task {task_id} not ready after {self.config.solve_timeout:g} s",
-                    code=SOLVE_TIMEOUT,
-                    task_id=task_id,
-                    retry=True,
-                )
-            delay = self.config.poll_interval
+        if callbacks is not None:
+            callbacks.expect(task_id)
+        try:
+            while result.is_pending:
+                await self._wait(task_id, max(0.0, min(delay, deadline - loop.time())))
+                result = await self._api(self.client.get_task_result(task_id), task_id)
+                if result.is_pending and loop.time() >= deadline:
+                    self.stats.inc(keys.TASKS_TIMEOUT)
+                    raise SolveFailed(
+                        f"task {task_id} not ready after {self.config.solve_timeout:g} s",
+                        code=SOLVE_TIMEOUT,
+                        task_id=task_id,
+                        retry=True,
+                    )
+                delay = self.config.poll_interval
+        except asyncio.CancelledError:
+            self.stats.inc(keys.TASKS_ABANDONED)  # closing or stopped: the API may still charge it
+            raise
+        finally:
+            if callbacks is not None:
+                callbacks.forget(task_id)
         if result.is_failed:
             code = result.error_code or "ERROR_CAPTCHA_UNSOLVABLE"
             self.stats.inc(keys.TASKS_FAILED)
@@ -183,8 +208,16 @@ class Solver:
             )
         return self._ready(result, task_type, domain, loop.time() - started)
 
+    async def _wait(self, task_id: TaskId, delay: float) -> None:
+        """Sleep until the next poll, or until the task's callback arrives."""
+        if self.callbacks is None:
+            await asyncio.sleep(delay)
+        elif await self.callbacks.wait(task_id, delay):
+            self.stats.inc(keys.CALLBACKS_RECEIVED)
+
     def _ready(self, result: TaskResult, task_type: str, domain: str, waited: float) -> Solution:
         cost = result.cost or 0.0
+        self._last_cost[task_type] = cost
         solve_ms = (
             result.solve_time_ms if result.solve_time_ms is not None else round(waited * 1000)
         )

@@ -31,6 +31,8 @@ ERRORS = f"{PREFIX}/errors"
 COST = f"{PREFIX}/cost_usd"
 SOLVE_TIME = f"{PREFIX}/solve_time_ms"
 API_CALLS = f"{PREFIX}/api_calls"
+CALLBACKS_RECEIVED = f"{PREFIX}/callbacks/received"
+CALLBACKS_UNKNOWN = f"{PREFIX}/callbacks/unknown"
 BALANCE_START = f"{PREFIX}/balance/start"
 BALANCE_END = f"{PREFIX}/balance/end"
 

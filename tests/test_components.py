@@ -154,9 +154,10 @@ async def test_close_with_solves_pending_abandons_them_cleanly(
         )
         assert result.reason == "test_stop"
         assert result.stats["ucaptcha/abandoned"] == 3
-        assert result.stats["ucaptcha/tasks/abandoned"] == 3
         # the spider may close before every createTask answer is in: count what the API made
-        assert result.stats.get("ucaptcha/tasks/created", 0) == len(env.sim.tasks) <= 3
+        created = result.stats.get("ucaptcha/tasks/created", 0)
+        assert created == len(env.sim.tasks) <= 3
+        assert result.stats.get("ucaptcha/tasks/abandoned", 0) == created
         assert "ucaptcha/gave_up" not in result.stats
         assert all(not result.outcomes.get(p) for p in challenged)
         errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
@@ -166,3 +167,49 @@ async def test_close_with_solves_pending_abandons_them_cleanly(
         assert middleware.solver.in_flight == 0  # no poll is left to run after close
         assert middleware.waiting == 0
         assert HOST in env.site.url
+
+
+# --- callbacks (webhooks) -------------------------------------------------------------------------
+
+
+@deferred_f_from_coro_f
+async def test_callbacks_wake_the_poller_before_its_schedule() -> None:
+    async with environment() as env:
+        path = _guarded(env)
+        result = await crawl(
+            env,
+            [page(path)],
+            UCAPTCHA_CALLBACK_URL=f"http://{HOST}:{{port}}/ucaptcha/callback",
+            UCAPTCHA_CALLBACK_LISTEN=f"{HOST}:0",
+            UCAPTCHA_FIRST_POLL=30,
+            UCAPTCHA_POLL_INTERVAL=30,
+        )
+        assert result.only(path).info is not None
+        (task,) = env.sim.tasks.values()
+        assert task.callback_url is not None
+        assert task.callback_url.endswith("/ucaptcha/callback")
+        (callback,) = env.sim.callbacks
+        assert callback.delivered
+        polls = [c for c in env.sim.calls if c.endpoint == "getTaskResult"]
+        assert len(polls) == 1
+        # the one poll answered the callback: it came after it, long before the 30 s schedule
+        assert callback.time <= polls[0].time < task.created_at + 30
+        assert result.stats["ucaptcha/callbacks/received"] == 1
+        assert result.stats["ucaptcha/solved"] == 1
+
+
+@deferred_f_from_coro_f
+async def test_a_lost_callback_falls_back_to_polling() -> None:
+    async with environment() as env:
+        env.sim.add_fault(Fault(kind="no_callback"))
+        path = _guarded(env)
+        result = await crawl(
+            env,
+            [page(path)],
+            UCAPTCHA_CALLBACK_URL=f"http://{HOST}:{{port}}/cb",
+            UCAPTCHA_CALLBACK_LISTEN=f"{HOST}:0",
+        )
+        assert result.only(path).info is not None
+        assert [c.delivered for c in env.sim.callbacks] == [False]
+        assert "ucaptcha/callbacks/received" not in result.stats
+        assert result.stats["ucaptcha/api_calls/getTaskResult"] == 1

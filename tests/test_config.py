@@ -474,3 +474,41 @@ def test_non_object_json_names_its_setting(name: str, value: str) -> None:
 def test_bad_css_selector_names_its_setting() -> None:
     with pytest.raises(ConfigError, match="UCAPTCHA_TASKS"):
         build(UCAPTCHA_TASKS={"*": {"detect": {"css": "div["}}})
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"UCAPTCHA_CALLBACK_URL": "https://hooks.example.net/cb"}, "UCAPTCHA_CALLBACK_LISTEN"),
+        ({"UCAPTCHA_CALLBACK_LISTEN": "0.0.0.0:8765"}, "UCAPTCHA_CALLBACK_URL"),
+        ({"UCAPTCHA_CALLBACK_URL": "hooks/cb", "UCAPTCHA_CALLBACK_LISTEN": ":1"}, "CALLBACK_URL"),
+        (
+            {"UCAPTCHA_CALLBACK_URL": "https://h.example/cb", "UCAPTCHA_CALLBACK_LISTEN": "8765"},
+            "UCAPTCHA_CALLBACK_LISTEN",
+        ),
+        (
+            {
+                "UCAPTCHA_CALLBACK_URL": "https://h.example/cb",
+                "UCAPTCHA_CALLBACK_LISTEN": "h:99999",
+            },
+            "UCAPTCHA_CALLBACK_LISTEN",
+        ),
+    ],
+)
+def test_bad_callback_settings_name_themselves(settings: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        Config.from_settings(Settings({"UCAPTCHA_API_KEY": KEY, **settings}))
+
+
+def test_callback_settings() -> None:
+    config = Config.from_settings(
+        Settings(
+            {
+                "UCAPTCHA_API_KEY": KEY,
+                "UCAPTCHA_CALLBACK_URL": "https://hooks.example.net:{port}/cb",
+                "UCAPTCHA_CALLBACK_LISTEN": "[::]:0",
+            }
+        )
+    )
+    assert config.callback_url == "https://hooks.example.net:{port}/cb"
+    assert config.callback_listen == ("::", 0)

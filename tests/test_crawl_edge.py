@@ -731,12 +731,6 @@ async def test_budget_reached_while_requests_are_being_parked_fails_them_all() -
         assert result.reason == "ucaptcha_budget_exhausted"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tasks whose polling a budget stop cancels are created (and charged by the API when "
-    "they finish) but counted nowhere: not in tasks/abandoned, which only counts tasks in flight "
-    "at spider_closed",
-)
 @deferred_f_from_coro_f
 async def test_tasks_cancelled_by_a_budget_stop_count_as_abandoned() -> None:
     async with environment() as env:
