@@ -239,3 +239,19 @@ async def test_testing_example() -> None:
 
     assert await with_servers(run_crawl) == "done"
     assert all(url.startswith(f"http://{HOST}:") for url in seen)
+
+
+def test_every_setting_and_stats_key_is_documented() -> None:
+    from scrapy_ucaptcha import stats
+
+    config_source = (ROOT / "scrapy_ucaptcha" / "config.py").read_text()
+    settings = set(re.findall(r'"(UCAPTCHA_[A-Z_]+)"', config_source))
+    assert len(settings) >= 25
+    for name in sorted(settings):
+        assert f"| `{name}` |" in README, f"{name} is not in the settings table"
+    keys = [v for k, v in vars(stats).items() if k.isupper() and isinstance(v, str) and "/" in v]
+    assert len(keys) >= 23
+    for key in keys:
+        assert f"`{key}" in README, f"{key} is not in the stats table"
+    for meta_key in ("ucaptcha_task", "ucaptcha"):
+        assert f"| `{meta_key}` |" in README
