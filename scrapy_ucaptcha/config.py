@@ -46,7 +46,7 @@ class Config:
     first_poll: float | None = None
     solve_timeout: float = 300.0
     max_attempts: int = 3
-    max_concurrent_tasks: int = 50
+    max_concurrent_tasks: int = 200
     budget: float | None = None
     selection_mode: str | None = None
     provider: str | None = None
@@ -117,7 +117,7 @@ class Config:
             first_poll=reader.optional_number("UCAPTCHA_FIRST_POLL", minimum=0.0),
             solve_timeout=reader.number("UCAPTCHA_SOLVE_TIMEOUT", 300.0, minimum=0.1),
             max_attempts=reader.integer("UCAPTCHA_MAX_ATTEMPTS", 3, minimum=1),
-            max_concurrent_tasks=reader.integer("UCAPTCHA_MAX_CONCURRENT_TASKS", 50, minimum=1),
+            max_concurrent_tasks=reader.integer("UCAPTCHA_MAX_CONCURRENT_TASKS", 200, minimum=1),
             budget=reader.optional_number("UCAPTCHA_BUDGET", minimum=0.0),
             selection_mode=selection_mode,
             provider=reader.optional_string("UCAPTCHA_PROVIDER"),

@@ -631,12 +631,13 @@ class UCaptchaMiddleware:
     async def _spider_closed(self, spider: Spider, reason: str) -> None:
         self._closing = True
         abandoned = self.waiting
+        self.solver.close()
         current = asyncio.current_task()
         jobs = [job for job in self._jobs if not job.done() and job is not current]
         for job in jobs:
             job.cancel()
-        if jobs:
-            await asyncio.gather(*jobs, return_exceptions=True)
+        if jobs:  # bounded: an HTTP call in flight ends within its timeout
+            await asyncio.wait(jobs, timeout=self.config.http_timeout)
         if self._feedback:  # report the last rejected tokens, within one API call's time
             await asyncio.wait(set(self._feedback), timeout=self.config.http_timeout)
         if abandoned:

@@ -91,7 +91,14 @@ class Solver:
         self._last_cost: dict[str, float] = {}
         self.stop_reason: str | None = None
         self.in_flight = 0
+        self.closed = False
         self._observed: defaultdict[str, deque[float]] = defaultdict(lambda: deque(maxlen=50))
+
+    def close(self) -> None:
+        """The crawl is closing: every poll loop ends at its next step. (A cancellation alone is
+        not enough: Python 3.11's ``asyncio.wait_for`` can return a result it was cancelled in.)
+        """
+        self.closed = True
 
     def stop(self, reason: str) -> None:
         """No new tasks from now on (fatal account error, budget)."""
@@ -182,6 +189,8 @@ class Solver:
         try:
             while result.is_pending:
                 await self._wait(task_id, max(0.0, min(delay, deadline - loop.time())))
+                if self.closed:
+                    raise asyncio.CancelledError
                 result = await self._api(self.client.get_task_result(task_id), task_id)
                 if result.is_pending and loop.time() >= deadline:
                     self.stats.inc(keys.TASKS_TIMEOUT)
@@ -210,6 +219,8 @@ class Solver:
 
     async def _wait(self, task_id: TaskId, delay: float) -> None:
         """Sleep until the next poll, or until the task's callback arrives."""
+        if self.closed:
+            raise asyncio.CancelledError
         if self.callbacks is None:
             await asyncio.sleep(delay)
         elif await self.callbacks.wait(task_id, delay):

@@ -71,7 +71,7 @@ def test_defaults() -> None:
     assert config.first_poll is None
     assert config.solve_timeout == 300.0
     assert config.max_attempts == 3
-    assert config.max_concurrent_tasks == 50
+    assert config.max_concurrent_tasks == 200
     assert config.budget is None
     assert config.selection_mode is None
     assert config.provider is None
