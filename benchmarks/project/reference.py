@@ -16,7 +16,6 @@ from scrapy import Request, signals
 from scrapy.exceptions import IgnoreRequest
 
 from scrapy_ucaptcha import inject
-from scrapy_ucaptcha.client import UCaptchaClient
 from scrapy_ucaptcha.config import Config
 from scrapy_ucaptcha.detection import detect
 from scrapy_ucaptcha.solver import SolveFailed, Solver
@@ -39,18 +38,7 @@ class AwaitingMiddleware:
         self.config = config
         assert crawler.stats is not None
         stats = StatsRecorder(crawler.stats)
-        self.client = UCaptchaClient(
-            config.api_key,
-            api_url=config.api_url,
-            timeout=config.http_timeout,
-            max_retries=config.max_retries,
-            backoff_base=config.backoff_base,
-            backoff_max=config.backoff_max,
-            retry_deadline=config.retry_deadline,
-            allow_insecure_http=config.allow_insecure_http,
-            max_connections=config.max_connections,
-            on_call=stats.api_call,
-        )
+        self.client = config.make_client(on_call=stats.api_call)
         self.solver = Solver(config, self.client, stats, on_stop=lambda reason: None)
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
 
