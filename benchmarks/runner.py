@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         "simulator, each in its own process on 127.0.0.1; every crawl is a real scrapy crawl.",
     )
     size = parser.add_mutually_exclusive_group()
-    size.add_argument("--full", action="store_true", help="the issue's sizes (about 12 minutes)")
+    size.add_argument("--full", action="store_true", help="the issue's sizes (about 13 minutes)")
     size.add_argument("--smoke", action="store_true", help="tiny sizes for CI, no timing value")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="JSON results file")
     parser.add_argument(
