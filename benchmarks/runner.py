@@ -28,7 +28,7 @@ DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.json"
 FULL = Params(overhead_pages=5000, load_pages=2000, parked=10_000, overhead_runs=7, cap_variant=50)
 #: The default run: smaller, to finish in a few minutes on 2 cores.
 QUICK = Params(overhead_pages=2000, load_pages=800, parked=3000)
-#: ``--smoke``: tiny, for CI (well under a minute); its timings mean nothing.
+#: ``--smoke``: tiny, for CI (well under a minute); its figures mean nothing.
 SMOKE = Params(
     runs=1,
     cap_variant=50,
@@ -193,5 +193,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(table([row for result in results for row in result.rows]))
     print(f"\n{len(results)} scenario result(s) in {elapsed:.0f} s; figures in {args.output}")
     if args.smoke:
-        print("(smoke run: tiny sizes, the timings mean nothing)")
+        print("(smoke run: tiny sizes, the figures mean nothing)")
     return 0

@@ -60,8 +60,9 @@ class Server:
 
 
 def start_demo_site(*, pages: int, challenge_share: float, seed: int, slow: float = 0.0) -> Server:
-    argv = ["-m", "benchmarks.serve_demo", "--pages", str(pages)]
-    argv += ["--challenge-share", str(challenge_share), "--seed", str(seed), "--slow", str(slow)]
+    argv = ["-m", "scrapy_ucaptcha.testing", "demo", "--host", HOST, "--port", "0"]
+    argv += ["--pages", str(pages), "--challenge-share", str(challenge_share)]
+    argv += ["--site-seed", str(seed), "--slow", str(slow)]
     return Server.start("demo site", argv, "demo site")
 
 
