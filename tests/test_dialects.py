@@ -233,7 +233,8 @@ def _sim_config(dialect: str) -> SimulatorConfig:
 @deferred_f_from_coro_f
 async def test_a_crawl_solves_each_kind_and_reports_a_rejected_token(dialect: str) -> None:
     async with environment(_sim_config(dialect)) as env:
-        env.sim.add_fault(Fault(kind="bad_token", task_type="recaptcha", times=1))
+        recaptcha = DIALECTS[dialect].task_types["recaptcha_v2"]
+        env.sim.add_fault(Fault(kind="bad_token", task_type=recaptcha, times=1))
         item = min(env.site.guarded_items)
         paths = [f"/item/{item}", "/hcaptcha", "/turnstile", "/enterprise"]
         result = await crawl(env, [page(p) for p in paths], UCAPTCHA_DIALECT=dialect)
