@@ -106,6 +106,12 @@ class Dialect:
     #: The field of getBalance's answer with the balance (a number or a numeric string).
     balance_field: str = "balance"
 
+    @property
+    def reconciles(self) -> bool:
+        """Whether some charges have no price in the answers (no ``cost`` at all, or charged
+        failures), so that the balance is needed to count them true."""
+        return not self.cost_in_result or bool(self.charged_failures)
+
     def report_endpoint(self, family: str, *, accepted: bool) -> str | None:
         """Where to report a token of ``family``: the endpoint name, or None when the provider
         takes no such report."""
