@@ -86,10 +86,11 @@ def _priorities(settings: BaseSettings) -> dict[str, int]:
 
 def _path(component: Any) -> str:
     if isinstance(component, str):
+        name: str = component
         try:
-            component = load_object(component)
+            component = load_object(name)
         except (ImportError, NameError, ValueError):
-            return component
+            return name
     module = getattr(component, "__module__", "")
     return f"{module}.{getattr(component, '__qualname__', component)}"
 
