@@ -64,6 +64,8 @@ def settings_for(env: Env, **overrides: Any) -> dict[str, Any]:
         "UCAPTCHA_BACKOFF_MAX": 0.05,
         "HTTPERROR_ALLOW_ALL": True,
         "LOG_LEVEL": "DEBUG",
+        # the telnet console listens on fixed ports (6023-6073): tests listen on free ports only
+        "TELNETCONSOLE_ENABLED": False,
     }
     settings.update(overrides)
     return settings
