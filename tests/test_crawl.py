@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from crawling import HOST, SOLVE_MS, RecordingSpider, crawl, environment, page, solved_stats
+from crawling import HOST, SOLVE_MS, HeldSolves, crawl, environment, page, solved_stats
 from forms import form_fields
-from scrapy.http import Response
 from scrapy.utils.defer import deferred_f_from_coro_f
 
 from scrapy_ucaptcha import CaptchaSolveError
@@ -437,43 +436,25 @@ async def test_pending_solves_do_not_hold_concurrency() -> None:
     """CONCURRENT_REQUESTS=2, 10 challenged pages whose solves are held, 50 plain pages: every
     plain page is fetched and parsed before any solve completes.
 
-    The simulator holds every task (a ``stuck`` fault) until the spider has parsed the last plain
-    page; only then are the tasks released. Were the parked requests holding the two slots, the
-    plain pages would never be parsed (the guard below releases the tasks after a minute so that
-    the test fails on the order instead of hanging).
+    The simulator holds every task until the spider has parsed the last plain page; were the
+    parked requests holding the two slots, the plain pages would never be parsed.
     """
-    from twisted.internet import reactor
-
     site_config = DemoSiteConfig(pages=80, challenge_share=0.2, seed=3)
     async with environment(site_config=site_config) as env:
         challenged = [f"/item/{i}" for i in guarded(env, 10)]
         plain_pages = [f"/item/{i}" for i in plain(env, 50)]
-        hold = env.sim.add_fault(Fault(kind="stuck"))
-
-        def release() -> None:
-            env.sim.remove_fault(hold)
-            env.sim.release()
-
-        guard = reactor.callLater(60, release)  # type: ignore[attr-defined]
-
-        class ReleasingSpider(RecordingSpider):
-            def parse(self, response: Response, key: str) -> None:
-                super().parse(response, key)
-                if key in plain_pages and self.parsed_at.keys() >= set(plain_pages):
-                    reactor.callLater(0, release)  # type: ignore[attr-defined]
-
+        held = HeldSolves(env, plain_pages)
         # challenged pages first, so that they take the slots first
         result = await crawl(
             env,
             [page(p) for p in challenged + plain_pages],
-            spider_cls=ReleasingSpider,
+            spider_kwargs={"on_parsed": held.parsed},
             CONCURRENT_REQUESTS=2,
             UCAPTCHA_FIRST_POLL=0.1,
             UCAPTCHA_POLL_INTERVAL=0.1,
         )
-        assert guard.active(), "the plain pages were not all parsed while the solves were held"
-        guard.cancel()
-        assert hold.fired == 10
+        assert held.in_order, "the plain pages were not all parsed while the solves were held"
+        assert held.fault.fired == 10
         for path in challenged + plain_pages:
             assert_content(result.only(path))
         first_ready = min(t.ready_at for t in env.sim.tasks.values() if t.ready_at is not None)

@@ -20,6 +20,7 @@ import pytest
 from crawling import (
     HOST,
     Env,
+    HeldSolves,
     Page,
     RecordingSpider,
     Result,
@@ -878,11 +879,16 @@ async def test_one_concurrent_request_is_enough_for_challenges_and_plain_pages()
     async with environment(site_config=DemoSiteConfig(pages=40, challenge_share=0.25)) as env:
         challenged, plain_pages = guarded(env, 5), plain(env, 10)
         logins = [login(f"login{n}", f"user{n}") for n in range(2)]
+        # every solve is held until the last plain page is parsed: were a unit held meanwhile,
+        # that would never happen
+        held = HeldSolves(env, plain_pages)
         result = await run(
             env,
             [page(p, priority=1) for p in challenged] + logins + [page(p) for p in plain_pages],
+            spider_kwargs={"on_parsed": held.parsed},
             CONCURRENT_REQUESTS=1,
         )
+        assert held.in_order, "the plain pages were not all parsed while the solves were held"
         for path in challenged + plain_pages:
             assert_content(result, path)
         for spec in logins:
