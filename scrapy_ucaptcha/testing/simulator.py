@@ -195,6 +195,14 @@ class Simulator:
     def clear_faults(self) -> None:
         self.faults.clear()
 
+    def release(self) -> int:
+        """Complete every task a ``stuck`` fault holds, now; return how many there were."""
+        held = [t for t in self.tasks.values() if t.stuck and t.status == "processing"]
+        for task in held:
+            task.stuck = False
+            self._complete(task)
+        return len(held)
+
     def count(self, endpoint: str, task_id: str | None = None) -> int:
         """How many requests reached ``endpoint`` (``"createTask"`` or ``"/createTask"``)."""
         name = endpoint.strip("/")
