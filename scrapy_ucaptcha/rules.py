@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from scrapy.http import TextResponse
 
+from scrapy_ucaptcha._detectors._core import Page
 from scrapy_ucaptcha.detection import Challenge, detect, detect_image
 from scrapy_ucaptcha.templates import kind_for_task_type
 
@@ -29,14 +30,6 @@ __all__ = ["WALL_STATUSES", "Finding", "find_challenge"]
 
 #: Statuses with which sites serve challenge walls.
 WALL_STATUSES = frozenset({403, 429, 503})
-
-_USER_FIELDS = (
-    ".//textarea | .//select | .//input[not(@type) or not(contains("
-    "' hidden submit button image reset checkbox radio file ', "
-    "concat(' ', translate(@type, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'), "
-    "' ')))]"
-)
-_TOKEN_FIELDS = frozenset({"g-recaptcha-response", "h-captcha-response", "cf-turnstile-response"})
 
 
 @dataclass(frozen=True)
@@ -97,14 +90,14 @@ def _is_wall(response: Response, challenge: Challenge) -> bool:
     form = challenge.form
     if form is None or not isinstance(response, TextResponse):
         return False
-    try:
-        forms = response.xpath(form.xpath)
-        if not forms:
-            return False
-        names = forms[0].xpath(_USER_FIELDS).xpath("@name").getall()
+    if form.asks_only_captcha is not None:  # the built-in detectors judge the form they found
+        return form.asks_only_captcha
+    try:  # a custom detector's form
+        page = Page(response, frozenset())
+        found = page.xpath(form.xpath)
+        return bool(found) and page.asks_only_captcha(found[0], form.token_field)
     except ValueError:
         return False
-    return all(name in _TOKEN_FIELDS or name == form.token_field for name in names)
 
 
 def _markers_match(response: Response, rules: DetectRules) -> bool:

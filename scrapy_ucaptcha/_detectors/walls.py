@@ -11,6 +11,7 @@ from ._core import (
     CF_CHL,
     HDR_AWS_WAF,
     HDR_CF_MITIGATED,
+    HDR_DATADOME,
     BaseDetector,
     Challenge,
     ChallengeKind,
@@ -23,7 +24,7 @@ from .widgets import TOKEN_DETECTORS
 def _wall_text(page: Page) -> str:
     """Where a wall's machinery lives: script code and URLs of markup, or a JSON/text body."""
     if not page.is_markup:
-        return page.response.text
+        return page.text
     return "\n".join([page.inline_js, *page.script_srcs, *page.iframe_srcs])
 
 
@@ -66,10 +67,11 @@ class CloudflareChallengeDetector(BaseDetector):
         return Challenge(kind=kind, solvable=False, detector=self.name)
 
 
-_DD_OBJECT_RE: Final = re.compile(r"\bdd\s*=\s*\{([^{}]*)\}")
+_DD_OBJECT_RE: Final = re.compile(r"\bdd\s*=\s*\{([^{}]{0,4000})\}")
 _DD_FIELD_RE: Final = re.compile(r"""["']?(\w+)["']?\s*:\s*["']?([^"',}]*)""")
 _DD_URL_RE: Final = re.compile(
-    r"""captcha-delivery\.com(?:\\?/)+(?:captcha|interstitial)(?:\\?/)*\?[^"'\s<>]*"""
+    r"""(?:captcha-delivery\.com|datadome\.co)(?:\\?/){1,3}(?:captcha|interstitial)\b"""
+    r"""(?:\\?/)?(?:\?[^"'\s<>]{0,4000})?"""
 )
 _DD_SCRIPT_RE: Final = re.compile(r"captcha-delivery\.com/[ci]\.js")
 
@@ -82,10 +84,11 @@ class DataDomeDetector(BaseDetector):
     """
 
     name = "datadome"
-    triggers = frozenset({CAPTCHA})
+    triggers = frozenset({CAPTCHA, HDR_DATADOME})
 
     def examine(self, page: Page) -> Challenge | None:
-        if not page.near_captcha(b"captcha-delivery"):
+        header = HDR_DATADOME in page.hits
+        if not (page.near_captcha(b"captcha-delivery") or page.has(b"datadome.co") or header):
             return None
         text = _wall_text(page)
         t: str | None = None
@@ -96,6 +99,7 @@ class DataDomeDetector(BaseDetector):
             found = (
                 "captcha-delivery" in fields.get("host", "")
                 or _DD_SCRIPT_RE.search(text) is not None
+                or (header and page.response.status == 403 and "cid" in fields)
             )
             t = fields.get("t") if found else None
         url = _DD_URL_RE.search(text)
@@ -115,8 +119,17 @@ class DataDomeDetector(BaseDetector):
 _PX_MACHINERY: Final = ("_pxAppId", "px-cdn.net", "px-cloud.net", "/captcha/captcha.js")
 
 
+_PX_CAPTCHA_SCRIPT_RE: Final = re.compile(r"captcha\.px-cdn\.net/|/captcha/captcha\.js")
+
+
 class PerimeterXDetector(BaseDetector):
-    """PerimeterX (HUMAN) block pages ("Press & Hold" in ``#px-captcha``), also as JSON."""
+    """PerimeterX (HUMAN) block pages ("Press & Hold" in ``#px-captcha``), also as JSON.
+
+    The ``#px-captcha`` box is often created by the captcha script (PerimeterX's own block
+    template has none in its HTML), so the script loaded from ``captcha.px-cdn.net`` or the
+    first-party ``/<app>/captcha/captcha.js`` counts as much as the box. The sensor script alone
+    (``window._pxAppId`` and ``main.min.js``, on every page of a protected site) does not.
+    """
 
     name = "perimeterx"
     triggers = frozenset({CAPTCHA})
@@ -126,7 +139,8 @@ class PerimeterXDetector(BaseDetector):
             return None
         text = _wall_text(page)
         if page.is_markup:
-            if page.first("//*[@id='px-captcha']") is None:
+            box = page.first("//*[@id='px-captcha']") is not None
+            if not box and _PX_CAPTCHA_SCRIPT_RE.search(text) is None:
                 return None
         elif '"blockScript"' not in text or '"appId"' not in text:
             return None
@@ -135,7 +149,7 @@ class PerimeterXDetector(BaseDetector):
         return Challenge(kind=ChallengeKind.PERIMETERX, solvable=False, detector=self.name)
 
 
-_GOKU_RE: Final = re.compile(r"gokuProps\s*=\s*\{(.*?)\}", re.S)
+_GOKU_RE: Final = re.compile(r"gokuProps\s*=\s*\{([^{}]{0,8000})\}")
 _GOKU_FIELD_RE: Final = re.compile(r"""["']?(key|iv|context)["']?\s*:\s*["']([^"']*)["']""")
 
 
