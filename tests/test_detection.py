@@ -932,7 +932,8 @@ V3_SITEWIDE = (
 def test_sitewide_v3_on_an_ordinary_page_is_never_a_task(form: str) -> None:
     body = V3_SITEWIDE.format(form=form)
     found = detect(html(body))
-    assert found is not None and found.kind == ChallengeKind.RECAPTCHA_V3
+    assert found is not None
+    assert found.kind == ChallengeKind.RECAPTCHA_V3
     assert _verdict(body) == "ignored"  # a widget, but no wall: counted, never paid
 
 
@@ -943,6 +944,7 @@ def test_a_form_with_unnamed_fields_is_not_a_wall() -> None:
     asks = wall.replace("</div>", '</div><input type="email" placeholder="you@example">')
     assert _verdict(asks) == "ignored"
     found = detect(html(asks))
-    assert found is not None and found.form is not None
+    assert found is not None
+    assert found.form is not None
     assert found.form.asks_only_captcha is False
     assert _verdict(asks, status=403) == "task"

@@ -124,7 +124,8 @@ def test_control_characters_do_not_hide_a_widget() -> None:
     found = detect(response(target))
     assert found is not None
     assert found.kind == ChallengeKind.RECAPTCHA_V2_INVISIBLE
-    assert found.form is not None and found.form.xpath == '//form[@id="f"]'
+    assert found.form is not None
+    assert found.form.xpath == '//form[@id="f"]'
 
 
 def test_only_the_first_bytes_of_a_huge_body_are_read() -> None:
@@ -134,7 +135,8 @@ def test_only_the_first_bytes_of_a_huge_body_are_read() -> None:
     assert found is None
     assert page.work["parsed_chars"] == 0  # no marker in the part read: nothing parsed
     found, page = examine(response("<html><body>" + widget() + filler))
-    assert found is not None and found.sitekey == KEY
+    assert found is not None
+    assert found.sitekey == KEY
     assert page.work["parsed_chars"] <= MAX_BODY_BYTES
 
 
