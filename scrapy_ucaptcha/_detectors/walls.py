@@ -33,6 +33,11 @@ _IUAM_XPATH: Final = (
 )
 
 
+#: Cloudflare's older captcha page: its form posts to ``/cdn-cgi/l/chk_captcha``; when the widget
+#: in it is one we can solve (reCAPTCHA v2) the widget detectors take the page.
+_OLD_CAPTCHA_XPATH: Final = "//form[contains(@action, '/cdn-cgi/l/chk_captcha')]"
+
+
 class CloudflareChallengeDetector(BaseDetector):
     """Cloudflare's managed/JS challenge ("Just a moment...") and the old IUAM ``jschl`` page.
 
@@ -41,11 +46,12 @@ class CloudflareChallengeDetector(BaseDetector):
     """
 
     name = "cloudflare"
-    triggers = frozenset({CF_CHL, HDR_CF_MITIGATED})
+    triggers = frozenset({CF_CHL, HDR_CF_MITIGATED, CAPTCHA})
 
     def examine(self, page: Page) -> Challenge | None:
         header = HDR_CF_MITIGATED in page.hits
-        if not header and not page.has(b"_cf_chl", b"jschl"):
+        old_captcha = page.near_captcha(b"chk_captcha")  # the 2015-era captcha page
+        if not header and not old_captcha and not page.has(b"_cf_chl", b"jschl"):
             return None
         iuam = page.has(b"jschl") and (page.first(_IUAM_XPATH) is not None)
         managed = (
@@ -56,6 +62,7 @@ class CloudflareChallengeDetector(BaseDetector):
                 for s in page.script_srcs
             )
             or page.first("//form[contains(@action, '__cf_chl_')]") is not None
+            or (old_captcha and page.first(_OLD_CAPTCHA_XPATH) is not None)
         )
         if not (iuam or managed):
             return None
@@ -119,32 +126,45 @@ class DataDomeDetector(BaseDetector):
 _PX_MACHINERY: Final = ("_pxAppId", "px-cdn.net", "px-cloud.net", "/captcha/captcha.js")
 
 
-_PX_CAPTCHA_SCRIPT_RE: Final = re.compile(r"captcha\.px-cdn\.net/|/captcha/captcha\.js")
+_PX_CAPTCHA_SCRIPT_RE: Final = re.compile(
+    r"captcha\.px-cdn\.net/|/captcha/captcha\.js|/px/captcha/"
+)
+#: What PerimeterX's own block template carries instead of a ``#px-captcha`` box: it loads the
+#: captcha script from a variable and falls back to an error box.
+_PX_TEMPLATE_MARKERS: Final = ("pxCaptchaSrc", "_pxOnError", "px-captcha-error")
+_PX_TITLE: Final = "access to this page has been denied"
 
 
 class PerimeterXDetector(BaseDetector):
     """PerimeterX (HUMAN) block pages ("Press & Hold" in ``#px-captcha``), also as JSON.
 
     The ``#px-captcha`` box is often created by the captcha script (PerimeterX's own block
-    template has none in its HTML), so the script loaded from ``captcha.px-cdn.net`` or the
-    first-party ``/<app>/captcha/captcha.js`` counts as much as the box. The sensor script alone
-    (``window._pxAppId`` and ``main.min.js``, on every page of a protected site) does not.
+    template has none in its HTML), so the captcha script (``captcha.px-cdn.net``, the
+    first-party ``/<app>/captcha/captcha.js`` or ``/px/captcha/``), the template's loader or the
+    block page's title count as much as the box. The sensor script alone (``window._pxAppId`` and
+    ``main.min.js``, on every page of a protected site) does not.
     """
 
     name = "perimeterx"
     triggers = frozenset({CAPTCHA})
 
     def examine(self, page: Page) -> Challenge | None:
-        if not page.near_captcha(b"px-captcha", b"captcha.px-", b"/captcha.js"):
+        if not page.near_captcha(b"px-captcha", b"captcha.px-", b"/captcha.js", b"px/captcha"):
             return None
         text = _wall_text(page)
+        if not any(marker in text for marker in _PX_MACHINERY):
+            return None
         if page.is_markup:
-            box = page.first("//*[@id='px-captcha']") is not None
-            if not box and _PX_CAPTCHA_SCRIPT_RE.search(text) is None:
+            block = (
+                page.first("//*[@id='px-captcha']") is not None
+                or _PX_CAPTCHA_SCRIPT_RE.search(text) is not None
+                or any(marker in text for marker in _PX_TEMPLATE_MARKERS)
+                or _PX_TITLE
+                in (page.first("//title") or page.sel).xpath("string()").get("").lower()
+            )
+            if not block:
                 return None
         elif '"blockScript"' not in text or '"appId"' not in text:
-            return None
-        if not any(marker in text for marker in _PX_MACHINERY):
             return None
         return Challenge(kind=ChallengeKind.PERIMETERX, solvable=False, detector=self.name)
 
