@@ -1,10 +1,10 @@
 """Whether a response is a challenge worth solving, for the template of its URL.
 
-Without ``detect`` rules the built-in detectors decide, with one safety rule: a widget counts only
-on a wall — a page served with 403, 429 or 503, or a form that asks for nothing but the CAPTCHA.
-A widget inside a form that asks the user for more (contact, login, search, newsletter) is not in
-the crawl's way; solving it would submit that form with its default values and pay for it. With
-``detect`` rules the template decides.
+Without ``detect`` rules the built-in detectors decide, with one safety rule: a widget (even one
+whose site key is not found) counts only on a wall — a page served with 403, 429 or 503, or a
+form that asks for nothing but the CAPTCHA. A widget inside a form that asks the user for more
+(contact, login, search, newsletter) is not in the crawl's way; solving it would submit that
+form with its default values and pay for it. With ``detect`` rules the template decides.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from scrapy.http import TextResponse
 
 from scrapy_ucaptcha._detectors._core import Page
-from scrapy_ucaptcha.detection import Challenge, detect, detect_image
+from scrapy_ucaptcha.detection import Challenge, ChallengeKind, detect, detect_image
 from scrapy_ucaptcha.templates import kind_for_task_type
 
 if TYPE_CHECKING:
@@ -47,7 +47,9 @@ def find_challenge(
     rules = template.detect
     if rules is None:
         found = detect(response, detectors)
-        if found is not None and found.solvable and not _is_wall(response, found):
+        # a token widget (with or without its site key) counts only on a wall; walls always do
+        widget = found is not None and found.kind not in ChallengeKind.UNSOLVABLE
+        if found is not None and widget and not _is_wall(response, found):
             return Finding(widget_ignored=True)
         return Finding(found)
     if rules.status is not None and response.status not in rules.status:
