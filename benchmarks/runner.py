@@ -16,12 +16,12 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from benchmarks import load, memory, overhead, scale
+from benchmarks import load, memory, overhead, peers, scale
 from benchmarks.common import Params, ScenarioResult, log
 from benchmarks.crawl import ROOT
 from benchmarks.figures import table
 
-SCENARIOS = ("overhead", "load", "memory", "scale")
+SCENARIOS = ("overhead", "load", "peers", "memory", "scale")
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.json"
 
 #: Sizes of the issue; ``--full`` runs these.
@@ -34,7 +34,7 @@ FULL = Params(
     cap_variant=50,
 )
 #: The default run: smaller, to finish in a few minutes on 2 cores.
-QUICK = Params(overhead_pages=2000, load_pages=800, parked=3000, scale_pages=20_000)
+QUICK = Params(overhead_pages=2000, load_pages=800, parked=3000, scale_pages=20_000, peer_pages=200)
 #: ``--smoke``: tiny, for CI (well under a minute); its figures mean nothing.
 SMOKE = Params(
     runs=1,
@@ -43,6 +43,7 @@ SMOKE = Params(
     load_pages=100,
     parked=200,
     scale_pages=300,
+    peer_pages=50,
     solve_median=0.3,
     warmup=False,
 )
@@ -74,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--parked", type=int, help="scenario 4 parked requests")
     parser.add_argument("--scale-pages", type=int, help="scenario 5 pages")
+    parser.add_argument("--peer-pages", type=int, help="scenario 2b pages")
+    parser.add_argument("--peer-runs", type=int, help="scenario 2b runs per variant (1)")
     parser.add_argument("--concurrency", type=int, help="CONCURRENT_REQUESTS (16)")
     parser.add_argument("--solve-median", type=float, help="log-normal solve time median, s (2)")
     parser.add_argument("--solve-sigma", type=float, help="log-normal solve time sigma (0.5)")
@@ -107,6 +110,8 @@ def params_from(args: argparse.Namespace) -> Params:
             "challenge_share",
             "parked",
             "scale_pages",
+            "peer_pages",
+            "peer_runs",
             "concurrency",
             "solve_median",
             "solve_sigma",
@@ -183,6 +188,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "load" in chosen:
         log("scenarios 2 and 3: captcha load, API efficiency")
         results.extend(load.run(params))
+    if "peers" in chosen:
+        log("scenario 2b: peers")
+        results.append(peers.run(params))
     if "memory" in chosen:
         log("scenario 4: memory")
         results.append(memory.run(params))

@@ -47,6 +47,8 @@ VARIANTS = {
     "ucaptcha": "scrapy_ucaptcha.UCaptchaMiddleware",
     "reference": "benchmarks.project.reference.AwaitingMiddleware",
     "holder": "benchmarks.project.instrument.Holder",
+    "twocaptcha_sync": "benchmarks.project.peers.TwoCaptchaSync",
+    "twocaptcha_async": "benchmarks.project.peers.TwoCaptchaAsync",
     "none": None,
 }
 VARIANT_ORDER = 585
