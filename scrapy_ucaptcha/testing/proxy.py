@@ -39,6 +39,7 @@ from twisted.web.http import HTTPChannel, HTTPFactory, Request
 from twisted.web.http_headers import Headers
 
 from scrapy_ucaptcha.testing._serving import await_deferred, get_reactor
+from scrapy_ucaptcha.testing.tokens import DIRECT_EXIT
 
 if TYPE_CHECKING:
     from twisted.python.failure import Failure
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
 __all__ = ["DIRECT", "ForwardProxy", "ProxyHit", "exit_for", "exit_of_headers"]
 
 #: The exit name of a request that came through no proxy.
-DIRECT = "direct"
+DIRECT = DIRECT_EXIT
 
 _HOP_BY_HOP = frozenset(
     {
