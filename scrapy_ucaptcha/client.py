@@ -180,6 +180,11 @@ class TaskResult:
             value = self.solution.get(name)
             if isinstance(value, str) and value:
                 return value
+        cookies = self.solution.get("cookies")  # a cookie-type solution: {"name": "value"}
+        if isinstance(cookies, Mapping):
+            for value in cookies.values():
+                if isinstance(value, str) and value:
+                    return value
         return None
 
     @property

@@ -62,6 +62,8 @@ class Config:
     max_connections: int = 10
     callback_url: str | None = None
     callback_listen: tuple[str, int] | None = None
+    proxy_passthrough: bool = True
+    proxy_allow_private: bool = False
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> Config:
@@ -134,6 +136,8 @@ class Config:
             max_connections=reader.integer("UCAPTCHA_MAX_CONNECTIONS", 10, minimum=1),
             callback_url=callback_url,
             callback_listen=callback_listen,
+            proxy_passthrough=reader.boolean("UCAPTCHA_PROXY_PASSTHROUGH", True),
+            proxy_allow_private=reader.boolean("UCAPTCHA_PROXY_ALLOW_PRIVATE", False),
         )
 
     def make_client(

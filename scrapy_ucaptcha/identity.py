@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_POLICY",
+    "PIN_KEY",
     "PROXY_POLICIES",
     "PROXY_SCHEMES",
     "Identity",
@@ -38,16 +39,22 @@ __all__ = [
     "ProxyError",
     "ProxyPolicy",
     "ProxyStyle",
+    "UCaptchaIdentityMiddleware",
+    "apply_pin",
     "check_reachable",
     "cookie_header_of",
     "identity_of",
     "is_proxied_type",
+    "pin",
+    "pin_kept",
+    "pin_of",
     "policy_for",
     "proxied_type",
     "proxy_task_fields",
     "proxyless_suffix",
     "scrub",
     "task_secrets",
+    "with_identity",
 ]
 
 #: Proxy schemes a task can carry (``proxyType`` values of the createTask providers).
@@ -356,3 +363,141 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
         if len(secret) >= _MIN_SECRET and secret in text:
             text = text.replace(secret, _REDACTED)
     return text
+
+
+# --- the task of a challenged request -------------------------------------------------------------
+
+#: Token families whose task types take a ``userAgent``; reCAPTCHA's also take ``cookies``.
+_AGENT_FAMILIES: Final = ("recaptcha", "hcaptcha", "turnstile", "datadome", "cloudflare", "aws_waf")
+
+
+def _family(task_type: str) -> str:
+    name = task_type.lower()
+    for family, marks in (
+        ("recaptcha", ("recaptcha", "nocaptcha")),
+        ("hcaptcha", ("hcaptcha", "hardcaptcha")),
+        ("turnstile", ("turnstile",)),
+        ("datadome", ("datadome",)),
+        ("cloudflare", ("cloudflare",)),
+        ("aws_waf", ("amazon", "awswaf")),
+    ):
+        if any(mark in name for mark in marks):
+            return family
+    return "other"
+
+
+def _has_proxied_variant(task_type: str) -> bool:
+    """reCAPTCHA v3 has no proxied variant at Anti-Captcha and 2captcha; image tasks take none."""
+    name = task_type.lower()
+    return proxyless_suffix(task_type) is not None and "v3" not in name and "image" not in name
+
+
+def with_identity(
+    task: Mapping[str, Any],
+    identity: Identity,
+    *,
+    type_pinned: bool,
+    passthrough: bool,
+    policy: ProxyPolicy,
+    allow_private: bool,
+) -> dict[str, Any]:
+    """``task`` solved as ``identity``: through its proxy (the type switched to the proxied
+    variant unless the template pinned the type), with its User-Agent and, for reCAPTCHA, its
+    cookies (the template's values win). Raise :class:`ProxyError` for a proxy the provider
+    cannot use."""
+    result = dict(task)
+    task_type = str(result.get("type", ""))
+    proxy = identity.proxy if passthrough else None
+    has_proxy_fields = "proxy" in result or "proxyAddress" in result
+    if proxy is not None and not has_proxy_fields:
+        if not type_pinned and _has_proxied_variant(task_type):
+            task_type = result["type"] = proxied_type(task_type)
+        if is_proxied_type(task_type):
+            check_reachable(proxy, needs_ip=policy.needs_ip, allow_private=allow_private)
+            result.update(proxy_task_fields(proxy, policy.style))
+    family = _family(task_type)
+    if identity.user_agent and family in _AGENT_FAMILIES:
+        result.setdefault("userAgent", identity.user_agent)
+    if identity.cookies and family == "recaptcha":
+        result.setdefault("cookies", identity.cookies)
+    return result
+
+
+# --- re-issues go out as the identity that solved -------------------------------------------------
+
+#: Internal meta key: what a re-issued request must go out with (plain data).
+PIN_KEY: Final = "_ucaptcha_identity"
+
+
+def pin_of(request: Request, user_agent: str | None) -> dict[str, str | None]:
+    """What ``request`` (as it came back, after ``HttpProxyMiddleware``) went out with, to send
+    its re-issue the same way; ``user_agent`` (the solution's, when it has one) wins."""
+    auth = request.headers.get(b"Proxy-Authorization")
+    agent = request.headers.get(b"User-Agent")
+    proxy = request.meta.get("proxy")
+    return {
+        "proxy": proxy if isinstance(proxy, str) and proxy else None,
+        "proxy_authorization": auth.decode("latin-1") if auth else None,
+        "user_agent": user_agent or (agent.decode("latin-1") if agent else None),
+    }
+
+
+def pin(request: Request, user_agent: str | None) -> None:
+    """Pin ``request`` to the proxy and User-Agent it went out with (``user_agent`` wins), now
+    and for :class:`UCaptchaIdentityMiddleware` after any middleware that would change them."""
+    request.meta[PIN_KEY] = pin_of(request, user_agent)
+    apply_pin(request)
+
+
+def apply_pin(request: Request) -> bool:
+    """Send ``request`` with the proxy, proxy credentials and User-Agent pinned on it (undoing
+    what a rotating-proxy or User-Agent middleware changed); True if it was pinned."""
+    pin = request.meta.get(PIN_KEY)
+    if not isinstance(pin, Mapping):
+        return False
+    proxy, auth, agent = pin.get("proxy"), pin.get("proxy_authorization"), pin.get("user_agent")
+    if isinstance(proxy, str) and proxy:
+        request.meta["proxy"] = proxy
+        if isinstance(auth, str) and auth:
+            request.headers[b"Proxy-Authorization"] = auth.encode("latin-1")
+            request.meta["_auth_proxy"] = proxy  # as HttpProxyMiddleware marks it
+        else:
+            request.headers.pop(b"Proxy-Authorization", None)
+    else:
+        request.meta["proxy"] = None  # went out directly: stay direct
+        request.headers.pop(b"Proxy-Authorization", None)
+    if isinstance(agent, str) and agent:
+        request.headers[b"User-Agent"] = agent
+    return True
+
+
+def pin_kept(request: Request) -> bool:
+    """Whether a pinned request came back through the proxy it was pinned to."""
+    pin = request.meta.get(PIN_KEY)
+    if not isinstance(pin, Mapping):
+        return True
+    proxy = request.meta.get("proxy") or None
+    pinned = pin.get("proxy") or None
+    if (proxy is None) != (pinned is None):
+        return False
+    if proxy is None or pinned is None:
+        return True
+    auth = request.headers.get(b"Proxy-Authorization")
+    try:
+        seen = Proxy.parse(proxy, auth)
+        wanted = Proxy.parse(pinned, pin.get("proxy_authorization"))
+    except ProxyError:
+        return False
+    return seen.key == wanted.key  # same proxy, same login (the login picks the exit)
+
+
+class UCaptchaIdentityMiddleware:
+    """Re-issued requests go out through the proxy, with the credentials and User-Agent, their
+    task was solved with, whatever a rotating-proxy or User-Agent middleware chose for them.
+
+    Enable it after every middleware that sets proxies or User-Agents (and after Scrapy's
+    ``HttpProxyMiddleware``, 750): the add-on puts it at 760.
+    """
+
+    async def process_request(self, request: Request, spider: Any = None) -> None:
+        apply_pin(request)

@@ -30,7 +30,7 @@ from scrapy import Request, signals
 from scrapy.exceptions import DontCloseSpider, IgnoreRequest
 from scrapy.utils.reactor import is_asyncio_reactor_installed
 
-from scrapy_ucaptcha import inject
+from scrapy_ucaptcha import identity, inject, walls
 from scrapy_ucaptcha import stats as keys
 from scrapy_ucaptcha.callbacks import CallbackListener
 from scrapy_ucaptcha.client import TaskId, truncate_token
@@ -92,9 +92,10 @@ class _Parked:
     id: int
     request: Request
     state: _State
-    task: dict[str, Any]
+    task: dict[str, Any] = field(repr=False)  # may carry proxy credentials
     plan: inject.InjectPlan
     image_url: str | None = None
+    wall: walls.CookieWall | None = None  # a cookie wall: the solution is this cookie
     job: asyncio.Task[None] | None = None
 
 
@@ -184,6 +185,7 @@ class UCaptchaMiddleware:
     ) -> Request | Response:
         meta = request.meta
         self._settle(request)
+        self._check_pin(request)
         if meta.get(TASK_KEY) is False or self._closing:
             return response
         state = meta.get(STATE_KEY)
@@ -201,6 +203,10 @@ class UCaptchaMiddleware:
             return response
         self.stats.inc(keys.CHALLENGES)
         self.stats.inc(f"{keys.CHALLENGES}/{challenge.kind}")
+        wall = walls.wall_for(challenge) if not challenge.solvable else None
+        if wall is not None and self._wall_solvable(wall, request, template):
+            challenge = replace(challenge, solvable=True)
+            self.stats.inc(f"{keys.COOKIE_WALLS}/{wall.kind}")
         if not challenge.solvable:
             self.stats.inc(keys.UNSOLVABLE)
             logger.info(
@@ -222,6 +228,33 @@ class UCaptchaMiddleware:
         if isinstance(state, _State) and state.leader and state.group is not None:
             # the leader's re-issued request failed: let the followers try on their own
             self._release_group(state.group, success=False)
+
+    def _wall_solvable(self, wall: walls.CookieWall, request: Request, template: Template) -> bool:
+        """A cookie wall is solved through the request's proxy, or as its template says."""
+        if walls.opted_in(wall, template):
+            return True
+        return self.config.proxy_passthrough and bool(request.meta.get("proxy"))
+
+    def _check_pin(self, request: Request) -> None:
+        """A re-issue must come back through the proxy its task was solved through."""
+        if identity.pin_kept(request):
+            request.meta.pop(identity.PIN_KEY, None)
+            return
+        request.meta.pop(identity.PIN_KEY, None)
+        self.stats.inc(keys.IDENTITY_CHANGED)
+        logger.warning(
+            "%s was re-issued through another proxy than the one its task was solved through "
+            "(a rotating-proxy middleware?); enable scrapy_ucaptcha.UCaptchaIdentityMiddleware "
+            "after it (the add-on does)",
+            request,
+            extra={"spider": self.crawler.spider},
+        )
+
+    def _identity_key(self, request: Request) -> str:
+        try:
+            return identity.identity_of(request).key
+        except identity.ProxyError:
+            return "unusable-proxy"
 
     def _settle(self, request: Request) -> None:
         """A request we handed back got its answer (after any redirects) or its error."""
@@ -276,8 +309,11 @@ class UCaptchaMiddleware:
         template: Template,
         state: _State,
     ) -> Request:
-        if template.scope == "domain" and not state.presolve:
+        wall = walls.wall_for(challenge) if challenge is not None else None
+        if (template.scope == "domain" or wall is not None) and not state.presolve:
             key = (template.pattern, urlsplit(request.url).netloc)
+            if wall is not None:  # one cookie per host and identity (proxy, User-Agent)
+                key = (template.pattern, f"{key[1]}|{self._identity_key(request)}")
             if not (state.leader and state.group == key):
                 follow = self._join_group(key, request, state)
                 if follow is not None:
@@ -318,8 +354,13 @@ class UCaptchaMiddleware:
             raise self._solve_error(
                 state, f"still challenged after {state.attempts} solve(s)", "max_attempts"
             )
+        wall = walls.wall_for(challenge) if challenge is not None and not state.presolve else None
+        page_url = response.url if response is not None else request.url
         try:
-            if challenge is None or state.presolve:
+            if wall is not None and challenge is not None:
+                plan = inject.InjectPlan(mode="cookie", name=wall.cookie)
+                task = walls.wall_task(wall, challenge, page_url, template)
+            elif challenge is None or state.presolve:
                 task_type = template.task.get("type")
                 kind = kind_for_task_type(task_type) if isinstance(task_type, str) else "custom"
                 if challenge is not None:
@@ -331,16 +372,28 @@ class UCaptchaMiddleware:
                 kind = challenge.kind
                 plan = inject.prepare(template.inject, challenge, response)
                 sitekey, params = challenge.sitekey, dict(challenge.params)
-            task = build_task(
-                template,
-                kind=kind,
-                page_url=response.url if response is not None else request.url,
-                sitekey=sitekey if isinstance(sitekey, str) else None,
-                params=params,
-                task_types=self.config.task_types,
-            )
+            if wall is None:
+                task = build_task(
+                    template,
+                    kind=kind,
+                    page_url=page_url,
+                    sitekey=sitekey if isinstance(sitekey, str) else None,
+                    params=params,
+                    task_types=self.config.task_types,
+                )
         except (inject.InjectError, ValueError) as exc:
             raise self._solve_error(state, str(exc), "bad_template") from None
+        try:
+            task = identity.with_identity(
+                task,
+                identity.identity_of(request),
+                type_pinned="type" in template.task,
+                passthrough=self.config.proxy_passthrough,
+                policy=identity.policy_for(self.config.api_url),
+                allow_private=self.config.proxy_allow_private,
+            )
+        except identity.ProxyError as exc:
+            raise self._solve_error(state, str(exc), "bad_proxy") from None
         return _Parked(
             id=next(self._ids),
             request=request,
@@ -348,6 +401,7 @@ class UCaptchaMiddleware:
             task=task,
             plan=plan,
             image_url=challenge.image_url if challenge is not None else None,
+            wall=wall,
         )
 
     def _request_scheduled(self, request: Request, spider: Spider) -> None:
@@ -449,7 +503,13 @@ class UCaptchaMiddleware:
         return parked.task
 
     def _reissue(self, parked: _Parked, state: _State, solution: Solution) -> None:
-        request = inject.apply(parked.plan, parked.request, solution.token, solution.solution)
+        if parked.wall is None:
+            request = inject.apply(parked.plan, parked.request, solution.token, solution.solution)
+        else:
+            value = walls.cookie_value(parked.wall, solution.solution, solution.token)
+            request = inject.apply(parked.plan, parked.request, value, solution.solution)
+            request = walls.with_cookie(request, parked.wall.cookie, value)
+        identity.pin(request, _user_agent_of(solution))
         if self._parked.pop(parked.id, None) is None:
             return  # already ended (the solver stopped meanwhile)
         logger.debug(
@@ -583,6 +643,8 @@ class UCaptchaMiddleware:
             group.solution = solution
         followers, group.followers = group.followers, []
         for follower in followers:
+            if success:  # the clearance is bound to the leader's identity, which is theirs too
+                identity.pin(follower, _user_agent_of(group.solution))
             state = replace(
                 follower.meta[STATE_KEY],
                 generation=group.generation,
@@ -656,3 +718,8 @@ class UCaptchaMiddleware:
         self._jobs.add(job)
         job.add_done_callback(self._jobs.discard)
         return job
+
+
+def _user_agent_of(solution: Solution | None) -> str | None:
+    agent = solution.solution.get("userAgent") if solution is not None else None
+    return agent if isinstance(agent, str) and agent else None
