@@ -23,16 +23,16 @@ import binascii
 import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote, unquote, urlsplit
+
+from scrapy_ucaptcha.dialects import ProxyStyle
 
 if TYPE_CHECKING:
     from scrapy import Request
 
 __all__ = [
-    "DEFAULT_POLICY",
     "PIN_KEY",
-    "PROXY_POLICIES",
     "PROXY_SCHEMES",
     "Identity",
     "Proxy",
@@ -48,7 +48,6 @@ __all__ = [
     "pin",
     "pin_kept",
     "pin_of",
-    "policy_for",
     "proxied_type",
     "proxy_task_fields",
     "proxyless_suffix",
@@ -60,8 +59,6 @@ __all__ = [
 #: Proxy schemes a task can carry (``proxyType`` values of the createTask providers).
 PROXY_SCHEMES: Final = ("http", "https", "socks4", "socks5")
 
-#: How a provider takes a proxy: one ``proxy`` URL string, or the five split fields.
-ProxyStyle = Literal["url", "fields"]
 
 _SUFFIXES: Final = ("Proxyless", "ProxyLess")
 _MIN_SECRET: Final = 3  # shorter strings are not scrubbed: they would eat ordinary words
@@ -278,28 +275,10 @@ def cookie_header_of(request: Request) -> str | None:
 
 @dataclass(frozen=True)
 class ProxyPolicy:
-    """How one provider takes a proxy: the field ``style``, and whether ``proxyAddress`` must be
-    an IP address (``needs_ip``: Anti-Captcha and CapMonster refuse host names)."""
+    """How one provider takes a proxy (its dialect's ``proxy_style`` and ``proxy_needs_ip``)."""
 
     style: ProxyStyle
     needs_ip: bool = False
-
-
-#: Per provider API host: uCaptcha (the default) and CapSolver read one ``proxy`` URL string;
-#: 2captcha, Anti-Captcha and CapMonster the split fields, the last two with IP addresses only.
-PROXY_POLICIES: Final[Mapping[str, ProxyPolicy]] = {
-    "api.2captcha.com": ProxyPolicy("fields"),
-    "api.anti-captcha.com": ProxyPolicy("fields", needs_ip=True),
-    "api.capmonster.cloud": ProxyPolicy("fields", needs_ip=True),
-    "api.capsolver.com": ProxyPolicy("url"),
-}
-DEFAULT_POLICY: Final = ProxyPolicy("url")
-
-
-def policy_for(api_url: str) -> ProxyPolicy:
-    """The proxy policy of the provider at ``api_url`` (uCaptcha's for any other host)."""
-    host = (urlsplit(api_url).hostname or "").lower()
-    return PROXY_POLICIES.get(host, DEFAULT_POLICY)
 
 
 # --- task fields ----------------------------------------------------------------------------------

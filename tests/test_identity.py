@@ -8,6 +8,7 @@ import pytest
 from scrapy import Request
 from scrapy.downloadermiddlewares.httpproxy import HttpProxyMiddleware
 
+from scrapy_ucaptcha.dialects import DIALECTS, dialect_for_url
 from scrapy_ucaptcha.identity import (
     Identity,
     Proxy,
@@ -15,7 +16,6 @@ from scrapy_ucaptcha.identity import (
     check_reachable,
     identity_of,
     is_proxied_type,
-    policy_for,
     proxied_type,
     proxy_task_fields,
     scrub,
@@ -212,13 +212,18 @@ def test_task_fields_per_style() -> None:
     }
 
 
-def test_policies_per_provider() -> None:
-    assert policy_for("https://api.ucaptcha.net").style == "url"
-    assert policy_for("https://api.capsolver.com").style == "url"
-    assert policy_for("https://api.2captcha.com").style == "fields"
-    assert policy_for("https://api.anti-captcha.com").needs_ip
-    assert policy_for("https://api.capmonster.cloud").needs_ip
-    assert not policy_for("http://127.0.0.1:8000").needs_ip
+def test_proxy_style_per_dialect() -> None:
+    styles = {
+        name: (dialect.proxy_style, dialect.proxy_needs_ip) for name, dialect in DIALECTS.items()
+    }
+    assert styles == {
+        "ucaptcha": ("url", False),
+        "capsolver": ("url", False),
+        "2captcha": ("fields", False),
+        "anticaptcha": ("fields", True),
+        "capmonster": ("fields", True),
+    }
+    assert dialect_for_url("http://127.0.0.1:8000").proxy_style == "url"
 
 
 def test_secrets_and_scrub() -> None:
