@@ -109,7 +109,7 @@ async def test_crawl_coroutine_in_an_async_test(
 
 def readme_example() -> str:
     blocks = re.findall(r"```python\n(.*?)```", README, re.S)
-    (example,) = [b for b in blocks if "def test_" in b and "ucaptcha_crawl" in b]
+    (example,) = [str(b) for b in blocks if "def test_" in b and "ucaptcha_crawl" in b]
     return example
 
 
