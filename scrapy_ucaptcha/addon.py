@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from scrapy.settings import SETTINGS_PRIORITIES
 from scrapy.utils.misc import load_object
 
+from scrapy_ucaptcha.carry import CARRIER_PRIORITY, UCaptchaCookieCarrier
 from scrapy_ucaptcha.extension import UCaptchaExtension
 from scrapy_ucaptcha.httpcache import UCaptchaCachePolicy
 from scrapy_ucaptcha.middleware import UCaptchaMiddleware
@@ -23,8 +24,9 @@ EXTENSION_PRIORITY = 500
 
 
 class Addon:
-    """Adds :class:`UCaptchaMiddleware` and :class:`UCaptchaExtension` unless already configured;
-    with HttpCache on, wraps its policy in :class:`UCaptchaCachePolicy`."""
+    """Adds :class:`UCaptchaMiddleware` and :class:`UCaptchaExtension` unless already configured
+    (and :class:`UCaptchaCookieCarrier` in a distributed crawl); with HttpCache on, wraps its
+    policy in :class:`UCaptchaCachePolicy`."""
 
     def update_settings(self, settings: BaseSettings) -> None:
         settings.setdefault_in_component_priority_dict(
@@ -33,6 +35,10 @@ class Addon:
         settings.setdefault_in_component_priority_dict(
             "EXTENSIONS", UCaptchaExtension, EXTENSION_PRIORITY
         )
+        if settings.get("UCAPTCHA_REDIS_URL") or settings.get("REDIS_URL"):
+            settings.setdefault_in_component_priority_dict(
+                "DOWNLOADER_MIDDLEWARES", UCaptchaCookieCarrier, CARRIER_PRIORITY
+            )
         if settings.getbool("HTTPCACHE_ENABLED"):
             wrap_cache_policy(settings)
 

@@ -64,6 +64,9 @@ class Config:
     max_connections: int = 10
     callback_url: str | None = None
     callback_listen: tuple[str, int] | None = None
+    redis_url: str | None = field(default=None, repr=False)  # may hold a password
+    redis_prefix: str = "ucaptcha:%(spider)s"
+    lease_time: float = 30.0
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> Config:
@@ -116,6 +119,7 @@ class Config:
                 f"got {selection_mode!r}"
             )
         callback_url, callback_listen = reader.callbacks()
+        redis_url = reader.redis_url()
         return cls(
             api_key=api_key.strip(),
             api_url=api_url,
@@ -144,6 +148,9 @@ class Config:
             max_connections=reader.integer("UCAPTCHA_MAX_CONNECTIONS", 10, minimum=1),
             callback_url=callback_url,
             callback_listen=callback_listen,
+            redis_url=redis_url,
+            redis_prefix=reader.string("UCAPTCHA_REDIS_PREFIX", "ucaptcha:%(spider)s"),
+            lease_time=reader.number("UCAPTCHA_LEASE_TIME", 30.0, minimum=0.3),
         )
 
     def make_client(
@@ -265,6 +272,26 @@ class _Reader:
                 )
             checked[key] = float(value)
         return MappingProxyType(checked)
+
+    def redis_url(self) -> str | None:
+        """``UCAPTCHA_REDIS_URL``, or scrapy-redis' ``REDIS_URL`` when only that is set."""
+        name = "UCAPTCHA_REDIS_URL"
+        url = self.optional_string(name)
+        if url is None:
+            name = "REDIS_URL"
+            url = self.optional_string(name)
+        if url is None:
+            return None
+        if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+            raise ConfigError(f"{name} must be a redis://, rediss:// or unix:// URL")
+        try:
+            import redis.asyncio  # noqa: F401, PLC0415
+        except ImportError:
+            raise ConfigError(
+                f"{name} is set, and sharing a crawl through Redis needs the redis extra: "
+                "pip install 'scrapy-ucaptcha[redis]'"
+            ) from None
+        return url
 
     def callbacks(self) -> tuple[str | None, tuple[str, int] | None]:
         url = self.optional_string("UCAPTCHA_CALLBACK_URL")

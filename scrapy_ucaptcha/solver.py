@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from scrapy_ucaptcha import stats as keys
 from scrapy_ucaptcha.client import TaskId, TaskResult, truncate_token
@@ -22,6 +22,7 @@ from scrapy_ucaptcha.errors import (
     UCaptchaTaskDeadError,
     UCaptchaTimeoutError,
 )
+from scrapy_ucaptcha.jobs import Jobs
 from scrapy_ucaptcha.polling import PollPlanner
 from scrapy_ucaptcha.templates import family_of, kind_for_task_type
 
@@ -71,6 +72,14 @@ class Reckoning:
     pending: int = 0
 
 
+class SharedBudget(Protocol):
+    """A budget several workers spend from (``scrapy_ucaptcha.cluster.Cluster``)."""
+
+    async def reserve(self, estimate: float, budget: float) -> bool: ...
+
+    async def settle(self, estimate: float, cost: float) -> float: ...
+
+
 class SolveFailed(Exception):
     """One task gave no solution. ``retry``: whether a new task may help."""
 
@@ -107,6 +116,9 @@ class Solver:
         self.abandoned: list[Abandoned] = []  # tasks left in flight by a cancel
         self.in_flight = 0
         self.closed = False
+        #: a budget the workers of a distributed crawl share (set by the middleware)
+        self.shared_budget: SharedBudget | None = None
+        self._shared_jobs = Jobs()
         # task id -> type of the tasks solved lately, for reports (which differ by family)
         self._solved_types: dict[str, str] = {}
         self.polls = PollPlanner(
@@ -142,6 +154,8 @@ class Solver:
             cost += result.cost or 0.0
             self.spent += result.cost or 0.0
             self.stats.add_cost(result.cost or 0.0, task.domain)
+            if self.shared_budget is not None and self.config.budget is not None:
+                await self.shared_budget.settle(0.0, result.cost or 0.0)
         if charged:
             self.stats.inc(keys.TASKS_ABANDONED_CHARGED, charged)
         return Reckoning(len(abandoned), charged, round(cost, 6), len(abandoned) - charged)
@@ -176,14 +190,39 @@ class Solver:
         self._check_open(task_type)
         async with self._slots:
             self._check_open(task_type)
-            self.in_flight += 1
             estimate = self._last_cost.get(task_type, 0.0)
+            shared = await self._reserve_shared(estimate)
+            self.in_flight += 1
             self._reserved += estimate
+            cost = 0.0
             try:
-                return await self._solve(task, domain, selection_mode, provider)
+                solution = await self._solve(task, domain, selection_mode, provider)
+                cost = solution.cost
+                return solution
             finally:
                 self.in_flight -= 1
                 self._reserved -= estimate
+                if shared is not None:  # an abandoned task's cost is added by its reckoning
+                    self._shared_jobs.spawn(shared.settle(estimate, cost))
+
+    async def _reserve_shared(self, estimate: float) -> SharedBudget | None:
+        """With a budget shared by several workers, reserve the task's likely cost in it first;
+        stop when the shared budget is reached."""
+        shared, budget = self.shared_budget, self.config.budget
+        if shared is None or budget is None:
+            return None
+        if await shared.reserve(estimate, budget):
+            return shared
+        if self.stop_reason is None:
+            logger.warning("uCaptcha budget of $%.4f reached by the crawl's workers", budget)
+            self.stop(BUDGET_EXHAUSTED)
+        raise SolveFailed(
+            f"solving stopped: {self.stop_reason}", code=self.stop_reason or "", retry=False
+        )
+
+    async def drain(self, timeout: float) -> None:
+        """Wait (bounded) until the shared budget has heard of every task's cost."""
+        await self._shared_jobs.wait(timeout)
 
     def _check_open(self, task_type: str) -> None:
         """Refuse a new task when stopped, or when it could take spending past the budget
