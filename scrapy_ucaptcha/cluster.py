@@ -7,8 +7,9 @@
   through the shared queue, given up), the lease ends. A graceful stop expires the worker's leases
   at once; a killed worker stops renewing them. Every worker reaps expired leases and crawls their
   requests again, so a stopped or killed worker loses nothing once its leases expire.
-* **Budget.** ``UCAPTCHA_BUDGET`` is shared: a task is created only after an atomic reservation
-  of its likely cost against what all workers spent and reserved.
+* **Budget.** ``UCAPTCHA_BUDGET`` is shared: :class:`RedisBudgetStore` keeps the figures of
+  :class:`~scrapy_ucaptcha.budget.Budget` (spent, reserved for tasks in flight) for all workers,
+  each change atomic.
 
 Every call is a Lua script run atomically by Redis, on ``redis.asyncio`` (never blocking the
 reactor); times are Redis' own clock, so workers on other machines agree on lease expiry.
@@ -27,7 +28,7 @@ from scrapy_ucaptcha.jobs import Jobs
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-__all__ = ["Cluster", "LeaseKeeper"]
+__all__ = ["Cluster", "LeaseKeeper", "RedisBudgetStore"]
 
 logger = logging.getLogger(__name__)
 
@@ -88,19 +89,15 @@ end
 return payloads
 """
 )
-# KEYS: budget; ARGV: estimate, budget → 1 when reserved, 0 when the budget is reached
-_RESERVE = """
-local spent = tonumber(redis.call('HGET', KEYS[1], 'spent') or '0')
-local reserved = tonumber(redis.call('HGET', KEYS[1], 'reserved') or '0')
-local estimate, budget = tonumber(ARGV[1]), tonumber(ARGV[2])
-if spent + reserved >= budget or spent + reserved + estimate > budget then return 0 end
-redis.call('HINCRBYFLOAT', KEYS[1], 'reserved', estimate)
-return 1
-"""
-# KEYS: budget; ARGV: estimate, cost → total spent
-_SETTLE = """
-redis.call('HINCRBYFLOAT', KEYS[1], 'reserved', -tonumber(ARGV[1]))
-return redis.call('HINCRBYFLOAT', KEYS[1], 'spent', ARGV[2])
+# KEYS: budget; ARGV: spent delta, reserved delta → {spent, reserved} after (reserved >= 0)
+_BUDGET_ADD = """
+local spent = redis.call('HINCRBYFLOAT', KEYS[1], 'spent', ARGV[1])
+local reserved = tonumber(redis.call('HINCRBYFLOAT', KEYS[1], 'reserved', ARGV[2]))
+if reserved < 0 then
+  reserved = 0
+  redis.call('HSET', KEYS[1], 'reserved', '0')
+end
+return {spent, tostring(reserved)}
 """
 
 
@@ -121,7 +118,7 @@ class Cluster:
 
         return cls(Redis.from_url(url), prefix, lease_time=lease_time)
 
-    async def _run(self, script: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    async def run(self, script: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         return await self.redis.eval(script, len(keys), *keys, *args)
 
     # --- leases ---------------------------------------------------------------------------------
@@ -130,30 +127,30 @@ class Cluster:
         """Lease ``(id, payload)`` pairs for a lease time."""
         if entries:
             args = [value for entry in entries for value in entry]
-            await self._run(_LEASE, [self.leases_key, self.parked_key], [self.lease_ms, *args])
+            await self.run(_LEASE, [self.leases_key, self.parked_key], [self.lease_ms, *args])
 
     async def renew(self, ids: Sequence[str]) -> list[str]:
         """Extend the leases of ``ids``; return those that are gone (reaped by another worker
         after this one missed its renewals)."""
         if not ids:
             return []
-        lost = await self._run(_RENEW, [self.leases_key], [self.lease_ms, *ids])
+        lost = await self.run(_RENEW, [self.leases_key], [self.lease_ms, *ids])
         return [x.decode() if isinstance(x, bytes) else str(x) for x in lost]
 
     async def end(self, ids: Sequence[str]) -> None:
         """The requests of ``ids`` left this worker the normal way: forget them."""
         if ids:
-            await self._run(_END, [self.leases_key, self.parked_key], list(ids))
+            await self.run(_END, [self.leases_key, self.parked_key], list(ids))
 
     async def expire(self, ids: Sequence[str]) -> int:
         """Expire the leases of ``ids`` now (a graceful stop): any worker may take them."""
         if not ids:
             return 0
-        return int(await self._run(_EXPIRE, [self.leases_key], list(ids)))
+        return int(await self.run(_EXPIRE, [self.leases_key], list(ids)))
 
     async def reap(self, limit: int = 100) -> list[bytes]:
         """Take up to ``limit`` requests whose lease expired; each goes to one worker only."""
-        payloads = await self._run(_REAP, [self.leases_key, self.parked_key], [limit])
+        payloads = await self.run(_REAP, [self.leases_key, self.parked_key], [limit])
         return [p for p in payloads if isinstance(p, bytes)]
 
     async def leased(self) -> int:
@@ -162,22 +159,26 @@ class Cluster:
 
     # --- budget ---------------------------------------------------------------------------------
 
-    async def reserve(self, estimate: float, budget: float) -> bool:
-        """Reserve ``estimate`` USD for a task, unless spending plus reservations reached
-        ``budget`` or would pass it."""
-        return bool(await self._run(_RESERVE, [self.budget_key], [repr(estimate), repr(budget)]))
-
-    async def settle(self, estimate: float, cost: float) -> float:
-        """Release a reservation and add what the task cost; return the cluster's spending."""
-        spent = await self._run(_SETTLE, [self.budget_key], [repr(estimate), repr(cost)])
-        return float(spent)
-
-    async def spent(self) -> float:
-        value = await self.redis.hget(self.budget_key, "spent")
-        return float(value or 0.0)
+    def budget_store(self) -> RedisBudgetStore:
+        """The figures of ``UCAPTCHA_BUDGET`` for every worker (a
+        :class:`~scrapy_ucaptcha.budget.BudgetStore`)."""
+        return RedisBudgetStore(self)
 
     async def close(self) -> None:
         await self.redis.aclose()
+
+
+class RedisBudgetStore:
+    """A :class:`~scrapy_ucaptcha.budget.BudgetStore` in Redis: each change is atomic, so the
+    budget holds for all workers together (spent, and reserved for the tasks in flight)."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+
+    async def add(self, *, spent: float = 0.0, reserved: float = 0.0) -> tuple[float, float]:
+        cluster = self.cluster
+        totals = await cluster.run(_BUDGET_ADD, [cluster.budget_key], [repr(spent), repr(reserved)])
+        return float(totals[0]), float(totals[1])
 
 
 class LeaseKeeper:

@@ -99,8 +99,17 @@ class UCaptchaMiddleware:
             if config.callback_url is not None and config.callback_listen is not None
             else None
         )
+        self.cluster: Cluster | None = None
+        if config.redis_url is not None:
+            prefix = config.redis_prefix % {"spider": crawler.spidercls.name}
+            self.cluster = Cluster.from_url(config.redis_url, prefix, lease_time=config.lease_time)
         self.solver = Solver(
-            config, self.client, self.stats, on_stop=self._on_stop, callbacks=self.callbacks
+            config,
+            self.client,
+            self.stats,
+            on_stop=self._on_stop,
+            callbacks=self.callbacks,
+            budget_store=self.cluster.budget_store() if self.cluster is not None else None,
         )
         self.lot = ParkingLot()
         self.scope = DomainScope()
@@ -112,15 +121,13 @@ class UCaptchaMiddleware:
         self._retry: RetryMiddleware | None = None
         jobdir = job_dir(crawler.settings)
         self._keeper = JobDirKeeper(jobdir) if jobdir else None
-        self.cluster: Cluster | None = None
-        self._leases: LeaseKeeper | None = None
+        self._leases = (
+            LeaseKeeper(self.cluster, on_lost=self._leases_lost)
+            if self.cluster is not None
+            else None
+        )
         self._cluster_loop: asyncio.Task[None] | None = None
         self._leased = 0  # requests waiting in any worker, as Redis last said
-        if config.redis_url is not None:
-            prefix = config.redis_prefix % {"spider": crawler.spidercls.name}
-            self.cluster = Cluster.from_url(config.redis_url, prefix, lease_time=config.lease_time)
-            self._leases = LeaseKeeper(self.cluster, on_lost=self._leases_lost)
-            self.solver.shared_budget = self.cluster
         crawler.signals.connect(self._spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(self._request_scheduled, signal=signals.request_scheduled)
         crawler.signals.connect(self._spider_idle, signal=signals.spider_idle)
@@ -449,7 +456,9 @@ class UCaptchaMiddleware:
             self._give_up(parked, parked.state.error(f"internal error: {exc!r}", "internal"))
             return
         if not self.lot.leave(parked):
-            return  # already ended (the solver stopped meanwhile)
+            # already ended (the solver stopped meanwhile): a paid token nobody uses
+            self.stats.inc(keys.WASTED)
+            return
         self._unlease(parked.lease)
         logger.debug(
             "re-issuing %s with token %s from task %s",
@@ -727,12 +736,12 @@ class UCaptchaMiddleware:
         else:
             self._keep(spider, waiting, handed_back, reckoning)
         if self.cluster is not None:
-            await self.solver.drain(self.config.http_timeout)
             await self.cluster.close()
         if self.callbacks is not None:
             if self.callbacks.unknown:
                 self.stats.inc(keys.CALLBACKS_UNKNOWN, self.callbacks.unknown)
             await self.callbacks.stop()
+        await self.solver.finish()  # the last balance reconciliation, before the client closes
         await self.client.close()
 
     # --- distributed crawls -------------------------------------------------------------------

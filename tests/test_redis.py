@@ -138,8 +138,9 @@ async def test_the_budget_is_shared_by_the_workers(tmp_path: Path) -> None:
         await until(settled, "both workers stopped by the budget, or every page ended")
         await running.stop_all()
         charged = running.env.sim.charged()
-        # each worker may have SLOTS tasks in flight when the budget is reached
-        assert charged <= budget + 2 * SLOTS * PRICE
+        # the budget holds for both together (each alone could spend all of it: 8 tasks)
+        assert charged <= budget + 1e-9
+        assert len(running.env.sim.tasks) <= 4
         stats = [first.stats(), second.stats()]
         spent = sum(s.get("ucaptcha/cost_usd", 0.0) for s in stats)
         assert spent == pytest.approx(charged)
