@@ -20,13 +20,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Coroutine, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any, Protocol
 
 from scrapy_ucaptcha.jobs import Jobs
-
-if TYPE_CHECKING:
-    from redis.asyncio import Redis
 
 __all__ = ["Cluster", "LeaseKeeper", "RedisBudgetStore"]
 
@@ -101,10 +98,20 @@ return {spent, tostring(reserved)}
 """
 
 
+class RedisClient(Protocol):
+    """What this module uses of ``redis.asyncio.Redis`` (an optional dependency)."""
+
+    def eval(self, script: str, numkeys: int, *keys_and_args: Any) -> Awaitable[Any]: ...
+
+    def zcard(self, name: str) -> Awaitable[int]: ...
+
+    async def aclose(self) -> None: ...
+
+
 class Cluster:
     """Leases and the shared budget of one crawl, under the keys ``<prefix>:...``."""
 
-    def __init__(self, redis: Redis, prefix: str, *, lease_time: float) -> None:
+    def __init__(self, redis: RedisClient, prefix: str, *, lease_time: float) -> None:
         self.redis = redis
         self.prefix = prefix
         self.lease_ms = max(1, round(lease_time * 1000))
@@ -114,9 +121,12 @@ class Cluster:
 
     @classmethod
     def from_url(cls, url: str, prefix: str, *, lease_time: float) -> Cluster:
-        from redis.asyncio import Redis  # noqa: PLC0415  (the redis extra)
-
-        return cls(Redis.from_url(url), prefix, lease_time=lease_time)
+        try:
+            from redis.asyncio import Redis  # noqa: PLC0415  (the redis extra)
+        except ImportError:  # checked by Config already; kept for direct use
+            raise ImportError("install scrapy-ucaptcha[redis] to use Redis") from None
+        client: RedisClient = Redis.from_url(url)
+        return cls(client, prefix, lease_time=lease_time)
 
     async def run(self, script: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         return await self.redis.eval(script, len(keys), *keys, *args)
