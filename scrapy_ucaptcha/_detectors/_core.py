@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from parsel import Selector
 from scrapy.http import HtmlResponse, Response, TextResponse, XmlResponse
+from w3lib.encoding import html_to_unicode
 
 logger = logging.getLogger("scrapy_ucaptcha.detection")
 
@@ -319,6 +320,15 @@ def xpath_literal(value: str) -> str | None:
     return None
 
 
+def _guess_encoding(body: bytes) -> str:
+    """UTF-8 when the bytes are UTF-8, else cp1252 (decoded with replacement characters)."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return "cp1252"
+    return "utf-8"
+
+
 class Page:
     """A response under examination, with lazily computed views shared by the detectors.
 
@@ -330,7 +340,6 @@ class Page:
     def __init__(self, response: TextResponse, hits: frozenset[bytes] | None = None) -> None:
         self.response = response
         self.body = response.body[:MAX_BODY_BYTES]
-        self.truncated = len(response.body) > MAX_BODY_BYTES
         self.hits = scan(response) if hits is None else hits
         #: ``parsed_chars``: text handed to lxml; ``queries``: XPath evaluations.
         self.work: dict[str, int] = {"parsed_chars": 0, "queries": 0}
@@ -341,12 +350,18 @@ class Page:
 
     @cached_property
     def text(self) -> str:
-        """The (capped) body as text, safe for lxml."""
-        response = self.response
-        if not self.truncated:
-            text = response.text
-        else:  # decode only the part read; a character cut in two becomes U+FFFD
-            text = self.body.decode(response.encoding, errors="replace")
+        """The (capped) body as text, safe for lxml.
+
+        Decoded as Scrapy would for a declared encoding (BOM, ``Content-Type``, ``<meta>``);
+        without one, as UTF-8 or else cp1252, never by statistical guessing over the body
+        (which costs seconds on a large page of random bytes). A character cut in two at the
+        cap becomes U+FFFD."""
+        content_type = self.response.headers.get(b"Content-Type")
+        _, text = html_to_unicode(
+            content_type.decode("latin-1") if content_type else None,
+            self.body,
+            auto_detect_fun=_guess_encoding,
+        )
         return xml_safe(text)
 
     @cached_property
