@@ -1105,7 +1105,7 @@ def test_datadome_by_header_and_captcha_iframe(frame: str) -> None:
     found = detect(html(body, status=403, headers={"X-DataDome": "protected"}))
     assert found is not None
     assert found.kind == ChallengeKind.DATADOME
-    assert found.params == {"banned": False}
+    assert found.params == {"banned": False, "captcha_url": frame}
 
 
 def test_datadome_header_alone_marks_no_wall() -> None:
