@@ -57,6 +57,7 @@ class Config:
     selection_mode: str | None = None
     provider: str | None = None
     feedback: bool = True
+    feedback_accepted: bool = True
     reissue_priority: int = 100
     check_balance: bool = True
     http_timeout: float = 30.0
@@ -151,6 +152,7 @@ class Config:
             selection_mode=selection_mode,
             provider=reader.optional_string("UCAPTCHA_PROVIDER"),
             feedback=reader.boolean("UCAPTCHA_FEEDBACK", True),
+            feedback_accepted=reader.boolean("UCAPTCHA_FEEDBACK_ACCEPTED", True),
             reissue_priority=reader.integer("UCAPTCHA_REISSUE_PRIORITY", 100),
             check_balance=reader.boolean("UCAPTCHA_CHECK_BALANCE", True),
             http_timeout=reader.number("UCAPTCHA_HTTP_TIMEOUT", 30.0, minimum=0.01),

@@ -7,7 +7,7 @@ token is ready, the request is re-issued through ``engine.crawl`` with the token
 priority boost. If the site still shows the challenge, the token was rejected: feedback, solve
 again, up to ``UCAPTCHA_MAX_ATTEMPTS``. A request that cannot be solved is crawled once more
 carrying its :class:`CaptchaSolveError`, which ``process_request`` raises so that it reaches the
-request's errback.
+request's errback. A token the site accepted is reported too, where the provider takes that report.
 
 The state has owners: the :class:`~scrapy_ucaptcha.parking.ParkingLot` (parked requests and the
 tickets of requests handed back: the one place where a request ends), the
@@ -114,7 +114,7 @@ class UCaptchaMiddleware:
         self.lot = ParkingLot()
         self.scope = DomainScope()
         self._jobs = Jobs()  # one per parked request
-        self._feedback = Jobs()  # feedbackTask calls for rejected tokens
+        self._feedback = Jobs()  # reports of rejected and accepted tokens
         self._any_presolve = any(entry.template.presolve for entry in config.templates.entries)
         self._lifecycle: Lifecycle = "running"
         self._closer: asyncio.Future[None] | None = None
@@ -627,6 +627,12 @@ class UCaptchaMiddleware:
         if source is None:
             return
         self.stats.inc(keys.SOLVED)
+        if state.solution is not None and self.config.feedback and self.config.feedback_accepted:
+            self._feedback.spawn(
+                self.solver.feedback(
+                    state.solution.task_id, invalid=False, message="Solution accepted successfully"
+                )
+            )
         info: dict[str, Any] = {
             "task_id": source.task_id,
             "type": source.task_type,
@@ -727,7 +733,7 @@ class UCaptchaMiddleware:
         handed_back = self.lot.drop_tickets()
         self.solver.close()
         await self._jobs.cancel(self.config.http_timeout)
-        # report the last rejected tokens, within one API call's time
+        # send the last reports, within one API call's time
         await self._feedback.wait(self.config.http_timeout)
         reckoning = await self.solver.reckon_abandoned(self.config.http_timeout)
         if self._leases is not None:

@@ -500,12 +500,14 @@ class Solver:
             logger.info("uCaptcha feedback for task %s not recorded: %s", task_id, exc)
             return
         if not sent:
-            self.stats.inc(keys.FEEDBACK_UNSUPPORTED)
+            if invalid:  # accepted tokens have a report endpoint at few providers
+                self.stats.inc(keys.FEEDBACK_UNSUPPORTED)
             logger.debug(
-                "%s takes no report for %s tokens (task %s)",
+                "%s takes no report for %s %s tokens (task %s)",
                 self.client.dialect.title,
+                "rejected" if invalid else "accepted",
                 family,
                 task_id,
             )
-        elif invalid:
-            self.stats.inc(keys.FEEDBACK_INVALID)
+        else:
+            self.stats.inc(keys.FEEDBACK_INVALID if invalid else keys.FEEDBACK_VALID)

@@ -244,6 +244,9 @@ def solved_stats(*, kind: str, task_type: str, cost: float, polls: int = 1) -> d
         "ucaptcha/cost_usd": cost,
         f"ucaptcha/cost_usd/{HOST}": cost,
         "ucaptcha/api_calls/createTask": 1,
+        # the accepted token is reported (feedbackTask, invalid: false)
+        "ucaptcha/feedback/valid": 1,
+        "ucaptcha/api_calls/feedbackTask": 1,
         **{f"ucaptcha/solve_time_ms/{s}": SOLVE_MS for s in ("min", "max", "mean", "p50", "p95")},
     }
     if polls:

@@ -291,8 +291,11 @@ def test_minimums_are_inclusive() -> None:
     ("value", "expected"), [(False, False), ("no", False), (0, False), ("yes", True), (1, True)]
 )
 def test_booleans_are_parsed(value: Any, expected: bool) -> None:
-    config = build(UCAPTCHA_FEEDBACK=value, UCAPTCHA_CHECK_BALANCE=value)
+    config = build(
+        UCAPTCHA_FEEDBACK=value, UCAPTCHA_FEEDBACK_ACCEPTED=value, UCAPTCHA_CHECK_BALANCE=value
+    )
     assert config.feedback is expected
+    assert config.feedback_accepted is expected
     assert config.check_balance is expected
 
 

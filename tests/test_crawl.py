@@ -143,12 +143,14 @@ async def test_a_rejected_token_is_reported_and_solved_again() -> None:
                 "ucaptcha/feedback/invalid": 1,
                 "ucaptcha/api_calls/createTask": 2,
                 "ucaptcha/api_calls/getTaskResult": 2,
-                "ucaptcha/api_calls/feedbackTask": 1,
+                "ucaptcha/api_calls/feedbackTask": 2,
             }
         )
         assert result.stats == expected
         first = next(t for t in env.sim.tasks.values() if t.bad_token)
         assert [f["invalid"] for f in first.feedback] == [True]
+        second = next(t for t in env.sim.tasks.values() if not t.bad_token)
+        assert [f["invalid"] for f in second.feedback] == [False]
 
 
 @deferred_f_from_coro_f
@@ -216,6 +218,8 @@ async def test_header_inject_on_a_json_api() -> None:
             "ucaptcha/solved",
             "ucaptcha/api_calls/createTask",
             "ucaptcha/api_calls/getTaskResult",
+            "ucaptcha/feedback/valid",
+            "ucaptcha/api_calls/feedbackTask",
         ):
             expected[name] = 2
         expected["ucaptcha/cost_usd"] = expected[f"ucaptcha/cost_usd/{HOST}"] = 0.006

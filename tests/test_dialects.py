@@ -256,9 +256,85 @@ async def test_a_crawl_solves_each_kind_and_reports_a_rejected_token(dialect: st
         assert stats["ucaptcha/tasks/created"] == 5
         assert stats["ucaptcha/tokens/rejected"] == 1
         assert stats["ucaptcha/feedback/invalid"] == 1
-        assert stats[f"ucaptcha/api_calls/{endpoint}"] == 1
+        accepted = [
+            f["endpoint"] for t in env.sim.tasks.values() for f in t.feedback if not f["invalid"]
+        ]
+        assert stats.get(f"ucaptcha/api_calls/{endpoint}") == 1 + accepted.count(endpoint)
         assert result.reason == "finished"
         assert f"ucaptcha/cost_usd/{HOST}" in stats
+
+
+ACCEPTED = {
+    # dialect: where an accepted token of each page's task is reported (None: nowhere)
+    "ucaptcha": {p: "feedbackTask" for p in ("item", "hcaptcha", "turnstile", "enterprise")},
+    "2captcha": {p: "reportCorrect" for p in ("item", "hcaptcha", "turnstile", "enterprise")},
+    "anticaptcha": {
+        "item": "reportCorrectRecaptcha",
+        "hcaptcha": None,
+        "turnstile": None,
+        "enterprise": "reportCorrectRecaptcha",
+    },
+    "capsolver": {p: "feedbackTask" for p in ("item", "hcaptcha", "turnstile", "enterprise")},
+    "capmonster": {p: None for p in ("item", "hcaptcha", "turnstile", "enterprise")},
+}
+
+
+@pytest.mark.parametrize("dialect", NAMES)
+@deferred_f_from_coro_f
+async def test_an_accepted_token_is_reported_where_the_provider_takes_it(dialect: str) -> None:
+    async with environment(_sim_config(dialect)) as env:
+        types = DIALECTS[dialect].task_types
+        pages = {
+            "item": (f"/item/{min(env.site.guarded_items)}", types["recaptcha_v2"]),
+            "hcaptcha": ("/hcaptcha", types["hcaptcha"]),
+            "turnstile": ("/turnstile", types["turnstile"]),
+            "enterprise": ("/enterprise", types["recaptcha_enterprise"]),
+        }
+        result = await crawl(env, [page(p) for p, _ in pages.values()], UCAPTCHA_DIALECT=dialect)
+        expected = ACCEPTED[dialect]
+        by_type = {task.type: task for task in env.sim.tasks.values()}
+        assert sorted(by_type) == sorted(t for _, t in pages.values())
+        for name, (path, task_type) in pages.items():
+            assert result.only(path).status == 200
+            endpoint = expected[name]
+            reports = [(f["endpoint"], f["invalid"]) for f in by_type[task_type].feedback]
+            assert reports == ([] if endpoint is None else [(endpoint, False)]), name
+        sent = [e for e in expected.values() if e is not None]
+        stats = result.stats
+        assert stats.get("ucaptcha/feedback/valid") == (len(sent) or None)
+        for endpoint in set(sent):
+            assert stats[f"ucaptcha/api_calls/{endpoint}"] == sent.count(endpoint)
+        assert "ucaptcha/feedback/not_supported" not in stats
+        assert "ucaptcha/feedback/invalid" not in stats
+
+
+@deferred_f_from_coro_f
+async def test_accepted_tokens_are_not_reported_when_the_setting_says_so() -> None:
+    async with environment(_sim_config("2captcha")) as env:
+        paths = [f"/item/{min(env.site.guarded_items)}", "/hcaptcha"]
+        result = await crawl(
+            env,
+            [page(p) for p in paths],
+            UCAPTCHA_DIALECT="2captcha",
+            UCAPTCHA_FEEDBACK_ACCEPTED=False,
+        )
+        assert [result.only(p).status for p in paths] == [200, 200]
+        assert result.stats["ucaptcha/solved"] == 2
+        assert [t.feedback for t in env.sim.tasks.values()] == [[], []]
+        assert "ucaptcha/feedback/valid" not in result.stats
+        assert "ucaptcha/api_calls/reportCorrect" not in result.stats
+
+
+@deferred_f_from_coro_f
+async def test_no_report_at_all_without_feedback() -> None:
+    async with environment(_sim_config("ucaptcha")) as env:
+        env.sim.add_fault(Fault(kind="bad_token", times=1))
+        path = f"/item/{min(env.site.guarded_items)}"
+        result = await crawl(env, [page(path)], UCAPTCHA_FEEDBACK=False)
+        assert result.only(path).status == 200
+        assert result.stats["ucaptcha/tokens/rejected"] == 1
+        assert [t.feedback for t in env.sim.tasks.values()] == [[], []]
+        assert env.sim.count("feedbackTask") == 0
 
 
 @deferred_f_from_coro_f
@@ -362,3 +438,18 @@ def test_the_simulator_command_takes_a_dialect() -> None:
         build_parser().parse_args(["simulator", "--dialect", "deathbycaptcha"])
     with pytest.raises(ValueError, match="dialect must be one of"):
         SimulatorConfig(dialect="nope")
+
+
+@deferred_f_from_coro_f
+async def test_a_report_that_fails_loses_nothing() -> None:
+    async with environment(_sim_config("ucaptcha")) as env:
+        env.sim.add_fault(
+            Fault(kind="error_code", endpoint="feedbackTask", code="ERROR_NO_SUCH_METHOD")
+        )
+        path = f"/item/{min(env.site.guarded_items)}"
+        result = await crawl(env, [page(path)])
+        assert result.only(path).status == 200
+        assert result.reason == "finished"
+        assert result.stats["ucaptcha/solved"] == 1
+        assert env.sim.count("feedbackTask") == 1
+        assert "ucaptcha/feedback/valid" not in result.stats
