@@ -422,8 +422,9 @@ class Fault:
 class Call:
     """One request to an API endpoint (control endpoints are not recorded).
 
-    ``endpoint`` is the path without the leading slash (also for unknown paths); the API key is
-    not kept, only whether it was valid.
+    ``endpoint`` is the path without the leading slash (also for unknown paths), or for a
+    compatibility protocol (``protocol``) the JSON API endpoint its request stands for; the API key
+    is not kept, only whether it was valid.
     """
 
     endpoint: str
@@ -434,9 +435,12 @@ class Call:
     fault: str | None = None  # kind of the request fault that fired, if any
     key_valid: bool = False
     error_code: str | None = None  # errorCode of the answer, if it had one
+    #: ``createTask`` (the JSON API) or the compatibility protocol the request came in.
+    protocol: str = "createTask"
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "protocol": self.protocol,
             "endpoint": self.endpoint,
             "task_id": self.task_id,
             "task_type": self.task_type,

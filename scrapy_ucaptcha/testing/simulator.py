@@ -337,7 +337,7 @@ class Simulator:
             self._later(config.idle_time, lambda: self._start_processing(task))
         else:
             self._start_processing(task)
-        if spec.type in config.sync_types and not task.stuck:
+        if spec.type in config.sync_types and not task.stuck and call.protocol == "createTask":
             done: Deferred[None] = Deferred()
             self._waiters.setdefault(task.id, []).append(done)
             later = done.addCallback(lambda _: Answer(200, self._result_body(task, with_id=True)))
@@ -445,9 +445,7 @@ class Simulator:
             task.status = "ready"
         else:
             task.status, task.error_code, task.solution = "failed", code, None
-            key = self._task_keys[task.id]
-            self._balances[key] = _money(self._balances.get(key, 0.0) + task.cost)
-            task.refunded = True
+            self._refund(task.id)
         for waiter in self._waiters.pop(task.id, []):
             if not waiter.called:
                 waiter.callback(None)
@@ -470,6 +468,15 @@ class Simulator:
         if self.config.user_agent:
             solution["userAgent"] = self.config.user_agent
         return solution
+
+    def _refund(self, task_id: str) -> None:
+        """Give a task's price back (once): it failed, or a protocol's report refunds it."""
+        task = self.tasks.get(task_id)
+        if task is None or task.refunded:
+            return
+        key = self._task_keys[task.id]
+        self._balances[key] = _money(self._balances.get(key, 0.0) + task.cost)
+        task.refunded = True
 
     # --- callbacks --------------------------------------------------------------------------------
 
