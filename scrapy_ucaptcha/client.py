@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
 from scrapy_ucaptcha.errors import (
     UCaptchaProtocolError,
@@ -33,6 +33,7 @@ from scrapy_ucaptcha.transport import (
 
 __all__ = [
     "DEFAULT_API_URL",
+    "ApiClient",
     "RateLimit",
     "TaskId",
     "TaskResult",
@@ -114,6 +115,34 @@ class TaskResult:
             f"solution={shown!r}, cost={self.cost!r}, solve_time_ms={self.solve_time_ms!r}, "
             f"error_code={self.error_code!r})"
         )
+
+
+class ApiClient(Protocol):
+    """What the middleware needs of a client: :class:`UCaptchaClient` for the createTask API, or
+    a compatibility protocol's client (:mod:`scrapy_ucaptcha.protocols`)."""
+
+    api_url: str
+    #: Whether the protocol can tell the API that a token was rejected.
+    supports_feedback: bool
+
+    async def create_task(
+        self,
+        task: Mapping[str, Any],
+        *,
+        callback_url: str | None = None,
+        selection_mode: str | None = None,
+        provider: str | None = None,
+    ) -> TaskResult: ...
+
+    async def get_task_result(self, task_id: TaskId) -> TaskResult: ...
+
+    async def get_balance(self) -> float: ...
+
+    async def feedback_task(
+        self, task_id: TaskId, *, invalid: bool, message: str, code: str | None = None
+    ) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 class UCaptchaClient(ApiTransport):

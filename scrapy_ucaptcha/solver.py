@@ -27,7 +27,7 @@ from scrapy_ucaptcha.errors import (
 
 if TYPE_CHECKING:
     from scrapy_ucaptcha.callbacks import CallbackListener
-    from scrapy_ucaptcha.client import UCaptchaClient
+    from scrapy_ucaptcha.client import ApiClient
     from scrapy_ucaptcha.config import Config
     from scrapy_ucaptcha.stats import StatsRecorder
 
@@ -75,7 +75,7 @@ class Solver:
     def __init__(
         self,
         config: Config,
-        client: UCaptchaClient,
+        client: ApiClient,
         stats: StatsRecorder,
         on_stop: Callable[[str], None],
         callbacks: CallbackListener | None = None,
@@ -288,7 +288,10 @@ class Solver:
         return result
 
     async def feedback(self, task_id: TaskId, *, invalid: bool, message: str) -> None:
-        """Report a solution's fate; failures are logged, never raised."""
+        """Report a solution's fate; failures are logged, never raised. A protocol without a
+        report endpoint gets nothing (the rejection is counted, the request solved again)."""
+        if not self.client.supports_feedback:
+            return
         try:
             await self.client.feedback_task(task_id, invalid=invalid, message=message)
         except UCaptchaError as exc:
