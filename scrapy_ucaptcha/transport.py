@@ -273,6 +273,7 @@ class ApiTransport:
         return answer
 
     async def _http_call(self, method: str, url: str, kwargs: dict[str, Any]) -> HttpAnswer:
+        kwargs = dict(kwargs)  # the same arguments serve every retry
         headers: dict[str, str] = {"Accept": "application/json", "User-Agent": USER_AGENT}
         headers.update(kwargs.pop("headers", None) or {})
         response = await deferred_to_future(
