@@ -20,6 +20,13 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
+from scrapy_ucaptcha.planner import (
+    DEFAULT_TOKEN_FIELDS,
+    build_task,
+    family_of,
+    kind_for_task_type,
+)
+
 __all__ = [
     "DEFAULT_TASK_TYPES",
     "DEFAULT_TOKEN_FIELDS",
@@ -360,6 +367,13 @@ class TemplateSet:
                 return entry.template
         return _DEFAULT
 
+    def get(self, pattern: str) -> Template:
+        """The template of ``pattern`` (as :meth:`for_url` returned it), or the default one."""
+        for entry in self.entries:
+            if entry.template.pattern == pattern:
+                return entry.template
+        return _DEFAULT
+
 
 _DEFAULT = Template()
 
@@ -381,94 +395,3 @@ def _check_complete(template: Template) -> None:
             f"template {template.pattern!r}: with detect 'builtin': False a {task_type} task "
             "needs its 'websiteKey' (the page cannot provide it)"
         )
-
-
-#: Which task field each extracted challenge parameter fills, per kind.
-_PARAM_FIELDS: Mapping[str, Mapping[str, str]] = MappingProxyType(
-    {
-        "recaptcha": MappingProxyType(
-            {
-                "data_s": "recaptchaDataSValue",
-                "api_domain": "apiDomain",
-                "action": "pageAction",
-                "enterprise_payload": "enterprisePayload",
-            }
-        ),
-        "hcaptcha": MappingProxyType({"rqdata": "rqdata"}),
-        "turnstile": MappingProxyType({"action": "action", "cdata": "cData"}),
-    }
-)
-
-#: The form field a presolved token goes into, per kind family.
-DEFAULT_TOKEN_FIELDS: Mapping[str, str] = MappingProxyType(
-    {
-        "recaptcha": "g-recaptcha-response",
-        "hcaptcha": "h-captcha-response",
-        "turnstile": "cf-turnstile-response",
-        "image": "captcha",
-        "custom": "captcha-response",
-    }
-)
-
-
-def family_of(kind: str) -> str:
-    """``recaptcha``, ``hcaptcha``, ``turnstile``, ``image`` or ``custom``."""
-    for family in ("recaptcha", "hcaptcha", "turnstile", "image"):
-        if kind.startswith(family):
-            return family
-    return "custom"
-
-
-def kind_for_task_type(task_type: str) -> str:
-    """Guess the challenge kind of a createTask type name (for rule-only challenges and stats)."""
-    name = task_type.lower()
-    if "recaptchav3" in name:
-        return "recaptcha_v3"
-    if "enterprise" in name and "recaptcha" in name:
-        return "recaptcha_enterprise"
-    if "recaptcha" in name or "nocaptcha" in name:
-        return "recaptcha_v2"
-    if "hcaptcha" in name or "hardcaptcha" in name:
-        return "hcaptcha"
-    if "turnstile" in name:
-        return "turnstile"
-    if "image" in name:
-        return "image"
-    return "custom"
-
-
-def build_task(
-    template: Template,
-    *,
-    kind: str,
-    page_url: str,
-    sitekey: str | None,
-    params: Mapping[str, Any],
-    task_types: Mapping[str, str],
-) -> dict[str, Any]:
-    """The createTask ``task`` for a challenge: the template's fields, the page's for the rest."""
-    task: dict[str, Any] = dict(template.task)
-    if "type" not in task and kind == "recaptcha_enterprise" and params.get("version") == "v3":
-        task["type"] = task_types["recaptcha_v3"]  # a score-based Enterprise key
-        task.setdefault("isEnterprise", True)
-    if "type" not in task:
-        if kind not in task_types:
-            raise ValueError(
-                f"no task type for a {kind!r} challenge: give the template a task 'type'"
-            )
-        task["type"] = task_types[kind]
-    if kind == "image":
-        return task
-    task.setdefault("websiteURL", page_url)
-    if sitekey:
-        task.setdefault("websiteKey", sitekey)
-    family = family_of(kind)
-    for param, task_field in _PARAM_FIELDS.get(family, {}).items():
-        value = params.get(param)
-        if value not in (None, "", {}):
-            task.setdefault(task_field, value)
-    if kind == "recaptcha_v2_invisible" or params.get("invisible"):
-        task.setdefault("isInvisible", True)
-    if family == "recaptcha" and params.get("enterprise") and "Enterprise" not in task["type"]:
-        task.setdefault("isEnterprise", True)
-    return task
