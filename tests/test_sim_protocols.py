@@ -417,3 +417,43 @@ async def test_riskbypass_states_and_errors() -> None:
         broke = await request("POST", f"{sim.url}/task/submit", json=body, headers=headers)
         assert (broke.status, broke.json["code"]) == (402, "ERROR_ZERO_BALANCE")
         assert len(sim.tasks) == 1
+
+
+# --- which protocols are served -------------------------------------------------------------------
+
+
+@deferred_f_from_coro_f
+async def test_only_the_configured_protocols_are_served() -> None:
+    async with simulator(protocols={"deathbycaptcha"}) as sim:
+        legacy_answer = await legacy(sim, "res.php", key=KEY, action="getbalance")
+        assert legacy_answer.status == 404
+        json_api = await request("POST", f"{sim.url}/getBalance", json={"clientKey": KEY})
+        assert json_api.status == 404
+        assert json_api.json["errorCode"] == "ERROR_NO_SUCH_METHOD"
+        user = await request("POST", f"{sim.url}/api/user", data={"authtoken": KEY})
+        assert user.status == 200
+        sim.configure({"protocols": ["createTask"]})
+        assert (await request("POST", f"{sim.url}/getBalance", json={"clientKey": KEY})).json[
+            "balance"
+        ] == 10.0
+        assert sim.config.to_dict()["protocols"] == ["createTask"]
+        with pytest.raises(ValueError, match="protocols"):
+            sim.configure({"protocols": ["soap"]})
+
+
+def test_the_cli_option_picks_the_protocols() -> None:
+    from scrapy_ucaptcha.testing.__main__ import build_parser, config_from_args
+
+    args = build_parser().parse_args(
+        ["simulator", "--protocol", "riskbypass", "--protocol", "2captcha-legacy"]
+    )
+    assert config_from_args(args).protocols == {"riskbypass", "2captcha-legacy"}
+    default = build_parser().parse_args(["simulator"])
+    assert config_from_args(default).protocols == {
+        "createTask",
+        "2captcha-legacy",
+        "deathbycaptcha",
+        "riskbypass",
+    }
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["simulator", "--protocol", "soap"])

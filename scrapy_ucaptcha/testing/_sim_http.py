@@ -209,6 +209,11 @@ class _SimulatorResource(Resource):
         )
         sim.calls.append(call)
         render = None if routed is None else routed.render
+        if call.protocol not in config.protocols:
+            description = f"this simulator does not serve the {call.protocol} protocol"
+            return self._send(
+                request, call, Answer(404, error_body("ERROR_NO_SUCH_METHOD", description))
+            )
 
         if exceeded:
             description = (

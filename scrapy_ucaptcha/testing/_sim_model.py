@@ -14,6 +14,7 @@ from typing import Any
 from scrapy_ucaptcha.testing.tokens import DEFAULT_SECRET
 
 __all__ = [
+    "ALL_PROTOCOLS",
     "API_ENDPOINTS",
     "DEFAULT_API_KEY",
     "FAULT_KINDS",
@@ -33,6 +34,9 @@ DEFAULT_API_KEY = "ucap_simulatorkey0123456789abcdef"
 
 #: The JSON API endpoints the simulator serves (paths without the leading slash).
 API_ENDPOINTS = ("createTask", "getTaskResult", "getBalance", "feedbackTask")
+
+#: The protocols the simulator can serve: uCaptcha's JSON API and its compatibility layers.
+ALL_PROTOCOLS = ("createTask", "2captcha-legacy", "deathbycaptcha", "riskbypass")
 
 
 def mask_key(key: str | None) -> str | None:
@@ -171,6 +175,8 @@ class SimulatorConfig:
     seed: int | None = None
     #: Timeout in seconds of each callback (webhook) request.
     callback_timeout: float = 10.0
+    #: The protocols served (see :data:`ALL_PROTOCOLS`); the paths of the others answer 404.
+    protocols: set[str] = field(default_factory=lambda: set(ALL_PROTOCOLS))
 
     def solve_time_for(self, task_type: str, family: str) -> SolveTime:
         """The solve-time distribution for a task type."""
@@ -211,6 +217,14 @@ class SimulatorConfig:
             return {str(k): SolveTime.parse(v) for k, v in _mapping(name, value).items()}
         if name in ("cost", "keys"):
             return {str(k): _number(name, v, minimum=0.0) for k, v in _mapping(name, value).items()}
+        if name == "protocols":
+            if (
+                not isinstance(value, (list, tuple, set))
+                or not value
+                or not all(v in ALL_PROTOCOLS for v in value)
+            ):
+                raise ValueError(f"protocols must be a list of {', '.join(ALL_PROTOCOLS)}")
+            return set(value)
         if name == "sync_types":
             if not isinstance(value, (list, tuple, set)) or not all(
                 isinstance(v, str) for v in value
@@ -246,6 +260,7 @@ class SimulatorConfig:
             "user_agent": self.user_agent,
             "seed": self.seed,
             "callback_timeout": self.callback_timeout,
+            "protocols": [p for p in ALL_PROTOCOLS if p in self.protocols],
         }
 
 

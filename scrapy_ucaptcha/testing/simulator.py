@@ -61,6 +61,7 @@ from scrapy_ucaptcha.testing._sim_api import (
 )
 from scrapy_ucaptcha.testing._sim_http import build_resource
 from scrapy_ucaptcha.testing._sim_model import (
+    ALL_PROTOCOLS,
     DEFAULT_API_KEY,
     FAULT_KINDS,
     REQUEST_FAULT_KINDS,
@@ -80,6 +81,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "ALL_PROTOCOLS",
     "DEFAULT_API_KEY",
     "FAULT_KINDS",
     "TASK_TYPES",
