@@ -13,7 +13,8 @@ from urllib.parse import urlsplit
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.misc import load_object
 
-from scrapy_ucaptcha.client import DEFAULT_API_URL, ApiClient, UCaptchaClient, check_api_url
+from scrapy_ucaptcha.client import DEFAULT_API_URL, CaptchaClient, UCaptchaClient, check_api_url
+from scrapy_ucaptcha.dialects import DIALECTS, KINDS, Dialect, dialect_for_url, get_dialect
 from scrapy_ucaptcha.protocols import (
     CREATE_TASK,
     DBC_PATHS,
@@ -46,6 +47,7 @@ class Config:
     api_key: str = field(repr=False)
     api_url: str = DEFAULT_API_URL
     allow_insecure_http: bool = False
+    dialect: Dialect = DIALECTS["ucaptcha"]
     templates: TemplateSet = field(default_factory=TemplateSet)
     task_types: Mapping[str, str] = field(
         default_factory=lambda: MappingProxyType(dict(DEFAULT_TASK_TYPES))
@@ -103,13 +105,20 @@ class Config:
             api_url = check_api_url(api_url, allow_insecure_http=allow_insecure)
         except ValueError as exc:
             raise ConfigError(f"UCAPTCHA_API_URL: {exc}") from None
-        task_types = dict(DEFAULT_TASK_TYPES)
+        dialect_name = reader.optional_string("UCAPTCHA_DIALECT")
+        try:
+            dialect = (
+                dialect_for_url(api_url) if dialect_name is None else get_dialect(dialect_name)
+            )
+        except ValueError as exc:
+            raise ConfigError(f"UCAPTCHA_DIALECT: {exc}") from None
+        task_types = dict(dialect.task_types)
         overrides = reader.mapping("UCAPTCHA_TASK_TYPES")
         for kind, name in overrides.items():
-            if kind not in DEFAULT_TASK_TYPES or not isinstance(name, str) or not name:
+            if kind not in KINDS or not isinstance(name, str) or not name:
                 raise ConfigError(
                     f"UCAPTCHA_TASK_TYPES: {kind!r} → {name!r} is not a known captcha kind "
-                    f"mapped to a task type name; kinds: {', '.join(sorted(DEFAULT_TASK_TYPES))}"
+                    f"mapped to a task type name; kinds: {', '.join(sorted(KINDS))}"
                 )
             task_types[kind] = name
         try:
@@ -146,6 +155,7 @@ class Config:
             api_key=api_key.strip(),
             api_url=api_url,
             allow_insecure_http=allow_insecure,
+            dialect=dialect,
             templates=templates,
             task_types=MappingProxyType(task_types),
             detectors=reader.detectors("UCAPTCHA_DETECTORS"),
@@ -177,7 +187,7 @@ class Config:
 
     def make_client(
         self, *, on_call: Callable[[str], None] | None = None, max_connections: int | None = None
-    ) -> ApiClient:
+    ) -> CaptchaClient:
         """A client for this configuration's protocol, API URL, key, timeouts and retries."""
         transport: dict[str, Any] = {
             "api_url": self.api_url,
@@ -191,7 +201,7 @@ class Config:
             "on_call": on_call,
         }
         if self.protocol == CREATE_TASK:
-            return UCaptchaClient(self.api_key, **transport)
+            return UCaptchaClient(self.api_key, dialect=self.dialect, **transport)
         transport["balance_per_usd"] = self.balance_per_usd
         if self.protocol == DeathByCaptchaClient.protocol:
             return DeathByCaptchaClient(self.api_key, paths=self.dbc_paths, **transport)

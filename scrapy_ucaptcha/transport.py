@@ -145,9 +145,6 @@ class ApiTransport:
         ``createTask``, ``getTaskResult``, ``getBalance`` and ``feedbackTask``.
     """
 
-    #: Whether the protocol can tell the API that a token was rejected.
-    supports_feedback = True
-
     def __init__(
         self,
         api_key: str,

@@ -16,7 +16,7 @@ from scrapy.utils.defer import deferred_f_from_coro_f, maybe_deferred_to_future
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
-from scrapy_ucaptcha.client import ApiClient, TaskResult
+from scrapy_ucaptcha.client import CaptchaClient, TaskResult
 from scrapy_ucaptcha.errors import (
     UCaptchaBadTaskError,
     UCaptchaFatalError,
@@ -93,7 +93,7 @@ async def setup(
         await sim.stop()
 
 
-async def solve(client: ApiClient, task: dict[str, Any]) -> TaskResult:
+async def solve(client: CaptchaClient, task: dict[str, Any]) -> TaskResult:
     result = await client.create_task(task)
     for _ in range(50):
         if not result.is_pending:
@@ -257,8 +257,9 @@ async def test_reports() -> None:
         result = await solve(client, TASKS["hcaptcha"])
         await client.feedback_task(result.task_id, invalid=True, message="rejected")
         await client.feedback_task(result.task_id, invalid=False, message="accepted")
-        assert [f["invalid"] for f in sim.tasks[str(result.task_id)].feedback] == [True, False]
-        assert client.supports_feedback
+        assert await client.report(result.task_id, accepted=False, family="hcaptcha")
+        feedback = sim.tasks[str(result.task_id)].feedback
+        assert [f["invalid"] for f in feedback] == [True, False, True]
     async with setup("deathbycaptcha") as (sim, client, calls):
         result = await solve(client, TASKS["hcaptcha"])
         assert sim.balance(KEY) == pytest.approx(10.0 - 0.002)
@@ -274,7 +275,7 @@ async def test_reports() -> None:
         assert info.value.__class__.__name__ == "UCaptchaTaskDeadError"
     async with setup("riskbypass") as (sim, client, calls):
         result = await solve(client, TASKS["hcaptcha"])
-        assert not client.supports_feedback
+        assert not await client.report(result.task_id, accepted=False, family="hcaptcha")
         await client.feedback_task(result.task_id, invalid=True, message="rejected")
         assert "feedbackTask" not in calls
 

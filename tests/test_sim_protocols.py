@@ -457,3 +457,11 @@ def test_the_cli_option_picks_the_protocols() -> None:
     }
     with pytest.raises(SystemExit):
         build_parser().parse_args(["simulator", "--protocol", "soap"])
+
+
+@deferred_f_from_coro_f
+async def test_the_protocols_are_ucaptchas_not_other_dialects() -> None:
+    async with simulator(dialect="capsolver") as sim:
+        answer = await legacy(sim, "res.php", key=KEY, action="getbalance")
+        assert answer.status == 404
+        assert [c.protocol for c in sim.calls] == ["2captcha-legacy"]

@@ -10,11 +10,12 @@ from types import MappingProxyType
 from typing import Any
 
 from scrapy_ucaptcha.client import TaskId, TaskResult, TaskStatus
+from scrapy_ucaptcha.dialects import DIALECTS, Dialect
 from scrapy_ucaptcha.errors import UCaptchaBadTaskError
 from scrapy_ucaptcha.templates import kind_for_task_type
 from scrapy_ucaptcha.transport import DEFAULT_API_URL, ApiTransport
 
-__all__ = ["ProtocolClient", "TaskFields", "read_task"]
+__all__ = ["ProtocolClient", "TaskFields", "protocol_dialect", "read_task"]
 
 #: Kinds of task remembered at once (tasks abandoned mid-poll are forgotten oldest first).
 _REMEMBERED = 10_000
@@ -108,6 +109,26 @@ def _proxy(task: Mapping[str, Any]) -> tuple[str, str] | None:
     return kind, f"{auth}{address}:{port}"
 
 
+def protocol_dialect(
+    name: str,
+    title: str,
+    *,
+    reject: Mapping[str, str] | None = None,
+    accept: Mapping[str, str] | None = None,
+) -> Dialect:
+    """The :class:`~scrapy_ucaptcha.dialects.Dialect` of a compatibility protocol: uCaptcha's
+    task types (the client maps them), its report endpoints, and no cost in any answer."""
+    return Dialect(
+        name=name,
+        title=title,
+        hosts=(),
+        task_types=DIALECTS["ucaptcha"].task_types,
+        reject=MappingProxyType(dict(reject or {})),
+        accept=MappingProxyType(dict(accept or {})),
+        cost_in_result=False,
+    )
+
+
 class ProtocolClient(ApiTransport):
     """The base of the compatibility-protocol clients: :class:`~scrapy_ucaptcha.UCaptchaClient`'s
     interface (``create_task``, ``get_task_result``, ``get_balance``, ``feedback_task``,
@@ -119,6 +140,8 @@ class ProtocolClient(ApiTransport):
 
     #: The ``UCAPTCHA_PROTOCOL`` value of the protocol.
     protocol = ""
+    #: What the solver reads of the protocol: its report endpoints; answers carry no cost.
+    dialect: Dialect
 
     def __init__(
         self,
@@ -163,6 +186,26 @@ class ProtocolClient(ApiTransport):
             error_code=code,
             error_description=None if description is None else self._scrub(description)[:200],
         )
+
+    async def feedback_task(
+        self, task_id: TaskId, *, invalid: bool, message: str, code: str | None = None
+    ) -> None:
+        """Tell the API whether the target site accepted a task's solution (:meth:`report`)."""
+        await self.report(task_id, accepted=not invalid, family="*", message=message)
+
+    async def report(
+        self, task_id: TaskId, *, accepted: bool, family: str = "*", message: str | None = None
+    ) -> bool:
+        """Report a token's fate where the protocol takes such a report; False (nothing sent)
+        where it takes none."""
+        endpoint = self.dialect.report_endpoint(family, accepted=accepted)
+        if endpoint is None:
+            return False
+        await self._report(task_id, endpoint)
+        return True
+
+    async def _report(self, task_id: TaskId, endpoint: str) -> None:
+        raise NotImplementedError(f"{type(self).__name__} sends no {endpoint} report")
 
     def _usd(self, balance: float) -> float:
         return balance / self.balance_per_usd

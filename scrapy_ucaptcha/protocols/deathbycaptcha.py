@@ -23,7 +23,12 @@ from scrapy_ucaptcha.errors import (
     UCaptchaTaskDeadError,
     error_for,
 )
-from scrapy_ucaptcha.protocols._base import ProtocolClient, TaskFields, read_task
+from scrapy_ucaptcha.protocols._base import (
+    ProtocolClient,
+    TaskFields,
+    protocol_dialect,
+    read_task,
+)
 from scrapy_ucaptcha.transport import DEFAULT_API_URL, HttpAnswer
 
 __all__ = ["DBC_PATHS", "DeathByCaptchaClient"]
@@ -67,6 +72,7 @@ class DeathByCaptchaClient(ProtocolClient):
     """
 
     protocol = "deathbycaptcha"
+    dialect = protocol_dialect("deathbycaptcha", "DeathByCaptcha API", reject={"*": "report"})
 
     def __init__(
         self, api_key: str, *, api_url: str = DEFAULT_API_URL, paths: str = "ucaptcha", **kw: Any
@@ -129,13 +135,9 @@ class DeathByCaptchaClient(ProtocolClient):
         assert balance is not None
         return self._usd(balance)
 
-    async def feedback_task(
-        self, task_id: TaskId, *, invalid: bool, message: str, code: str | None = None
-    ) -> None:
-        """Report a rejected token (``/api/captcha/:id/report``, which refunds it). The protocol
-        has nothing for an accepted one: that sends nothing."""
-        if not invalid:
-            return
+    async def _report(self, task_id: TaskId, endpoint: str) -> None:
+        """Report a rejected token to ``/api/captcha/:id/report``, which refunds it. (The
+        protocol has nothing for an accepted one.)"""
         await self._request(
             "feedbackTask",
             "POST",

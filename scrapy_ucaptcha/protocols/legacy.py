@@ -21,7 +21,12 @@ from scrapy_ucaptcha.errors import (
     UCaptchaTaskDeadError,
     error_for,
 )
-from scrapy_ucaptcha.protocols._base import ProtocolClient, TaskFields, read_task
+from scrapy_ucaptcha.protocols._base import (
+    ProtocolClient,
+    TaskFields,
+    protocol_dialect,
+    read_task,
+)
 from scrapy_ucaptcha.transport import HttpAnswer
 
 __all__ = ["TwoCaptchaLegacyClient"]
@@ -76,12 +81,16 @@ class TwoCaptchaLegacyClient(ProtocolClient):
         assert balance is not None
         return self._usd(balance)
 
-    async def feedback_task(
-        self, task_id: TaskId, *, invalid: bool, message: str, code: str | None = None
-    ) -> None:
+    dialect = protocol_dialect(
+        "2captcha-legacy",
+        "2captcha legacy API",
+        reject={"*": "reportbad"},
+        accept={"*": "reportgood"},
+    )
+
+    async def _report(self, task_id: TaskId, endpoint: str) -> None:
         """``reportbad`` for a rejected token, ``reportgood`` for an accepted one."""
-        action = "reportbad" if invalid else "reportgood"
-        await self._call("feedbackTask", "/res.php", {"action": action, "id": task_id})
+        await self._call("feedbackTask", "/res.php", {"action": endpoint, "id": task_id})
 
     # --- requests and answers -----------------------------------------------------------------
 

@@ -19,7 +19,12 @@ from scrapy_ucaptcha.errors import (
     UCaptchaRetryableError,
     error_for,
 )
-from scrapy_ucaptcha.protocols._base import ProtocolClient, TaskFields, read_task
+from scrapy_ucaptcha.protocols._base import (
+    ProtocolClient,
+    TaskFields,
+    protocol_dialect,
+    read_task,
+)
 from scrapy_ucaptcha.transport import DEFAULT_API_URL, HttpAnswer
 
 __all__ = ["DEFAULT_RISKBYPASS_TASK_TYPES", "RiskByPassClient"]
@@ -47,7 +52,8 @@ class RiskByPassClient(ProtocolClient):
     """
 
     protocol = "riskbypass"
-    supports_feedback = False
+    #: No report endpoint: a rejected token is counted, its request solved again.
+    dialect = protocol_dialect("riskbypass", "RiskByPass API")
 
     def __init__(
         self,
@@ -119,11 +125,6 @@ class RiskByPassClient(ProtocolClient):
         balance = self._number(data, "balance", "balance", required=True)
         assert balance is not None
         return self._usd(balance)
-
-    async def feedback_task(
-        self, task_id: TaskId, *, invalid: bool, message: str, code: str | None = None
-    ) -> None:
-        """Nothing to send: RiskByPass has no report endpoint (``supports_feedback`` is false)."""
 
     # --- requests and answers -----------------------------------------------------------------
 

@@ -209,7 +209,9 @@ class _SimulatorResource(Resource):
         )
         sim.calls.append(call)
         render = None if routed is None else routed.render
-        if call.protocol not in config.protocols:
+        if call.protocol not in config.protocols or (
+            routed is not None and config.dialect != "ucaptcha"
+        ):  # the compatibility protocols are uCaptcha's
             description = f"this simulator does not serve the {call.protocol} protocol"
             return self._send(
                 request, call, Answer(404, error_body("ERROR_NO_SUCH_METHOD", description))
@@ -360,6 +362,17 @@ class _SimulatorResource(Resource):
             return self._send(
                 request, call, Answer(429, error_body("ERROR_RATE_LIMIT", description)), render
             )
+        if kind == "late_answer":
+            watch = _Watch(request)
+            answer = self._process(endpoint, payload, call, routed)
+
+            def answer_now() -> None:
+                if not watch.lost:
+                    self._send(request, call, answer, render, watch=watch)
+
+            late = sim._later(fault.delay, answer_now)
+            watch.on_lost(lambda: sim._cancel(late))
+            return NOT_DONE_YET
         if kind == "slow":
             watch = _Watch(request)
 
