@@ -7,7 +7,8 @@ import pickle
 from typing import Any
 
 import pytest
-from scrapy import FormRequest, Request
+from forms import form_post
+from scrapy import Request
 from scrapy.http import HtmlResponse, JsonRequest
 
 from scrapy_ucaptcha.detection import Challenge, FormLocator
@@ -232,7 +233,7 @@ def test_plan_for_a_challenge_page_fills_the_task_and_the_form_plan() -> None:
 
 
 def test_plan_for_a_presolved_request_uses_its_own_form() -> None:
-    request = FormRequest("https://a.example/login", formdata={"user": "u"})
+    request = form_post("https://a.example/login", {"user": "u"})
     template = Template.parse(
         "*", {"presolve": True, "task": {"type": "HCaptchaTaskProxyless", "websiteKey": "K"}}
     )
