@@ -71,6 +71,18 @@ def test_a_parked_request_leaves_the_lot_exactly_once() -> None:
     assert len(lot) == 0
 
 
+def test_a_ticket_remembers_the_request_before_its_token() -> None:
+    lot = ParkingLot()
+    origin = Request("https://a.example/p")
+    ticket = lot.issue(origin)
+    settled = lot.settle(ticket)
+    assert settled is not None
+    assert settled.origin is origin
+    parked = lot.park(Request("https://a.example/verify"), state(), Template(), a_plan(), origin)
+    assert parked.origin is origin
+    assert lot.park(origin, state(), Template(), a_plan()).origin is origin
+
+
 def test_leave_all_takes_every_parked_request_once() -> None:
     lot = ParkingLot()
     first = lot.park(Request("https://a.example/1"), state(), Template(), a_plan())
@@ -89,10 +101,12 @@ def test_tickets_are_plain_strings_settled_once() -> None:
     assert ticket != other
     assert lot.tickets == 2
     assert round_trip(ticket) == ticket
-    assert lot.settle(ticket) is True
-    assert lot.settle(ticket) is False
-    assert lot.settle(None) is False
-    assert lot.settle(12) is False
+    settled = lot.settle(ticket)
+    assert settled is not None
+    assert settled.origin is None
+    assert lot.settle(ticket) is None
+    assert lot.settle(None) is None
+    assert lot.settle(12) is None
     assert lot.drop_tickets() == 1
     assert lot.tickets == 0
 
