@@ -37,6 +37,7 @@ from scrapy.utils.reactor import is_asyncio_reactor_installed
 from scrapy_ucaptcha import inject
 from scrapy_ucaptcha import stats as keys
 from scrapy_ucaptcha.callbacks import CallbackListener
+from scrapy_ucaptcha.checks import warn_at_start
 from scrapy_ucaptcha.client import truncate_token
 from scrapy_ucaptcha.config import Config, ConfigError
 from scrapy_ucaptcha.errors import CaptchaSolveError
@@ -120,6 +121,7 @@ class UCaptchaMiddleware:
                 "scrapy-ucaptcha needs TWISTED_REACTOR = "
                 "'twisted.internet.asyncioreactor.AsyncioSelectorReactor'"
             )
+        warn_at_start(crawler.settings, config, cls)
         return cls(crawler, config)
 
     @property
