@@ -4,7 +4,8 @@ Every method is a coroutine to be awaited from Scrapy code running on Twisted's 
 Retries, timeouts, the https rule and key scrubbing are the shared transport's
 (:mod:`scrapy_ucaptcha.transport`). The API key travels only in request bodies sent to the API URL,
 is never logged, and is scrubbed from any text the API sends back before it reaches an exception or
-a log line.
+a log line; so are the credentials of every proxy a task carried (an API may quote the task in an
+error description).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from scrapy_ucaptcha.errors import (
     UCaptchaTaskDeadError,
     error_for,
 )
+from scrapy_ucaptcha.identity import task_secrets
 from scrapy_ucaptcha.transport import (
     DEFAULT_API_URL,
     ApiTransport,
@@ -107,6 +109,11 @@ class TaskResult:
             value = self.solution.get(name)
             if isinstance(value, str) and value:
                 return value
+        cookies = self.solution.get("cookies")  # a cookie-type solution: {"name": "value"}
+        if isinstance(cookies, Mapping):
+            for value in cookies.values():
+                if isinstance(value, str) and value:
+                    return value
         return None
 
     @property
@@ -241,6 +248,7 @@ class UCaptchaClient(ApiTransport):
         """
         if not isinstance(task, Mapping) or not isinstance(task.get("type"), str):
             raise TypeError("task must be a mapping with a string 'type'")
+        self._secrets.update(task_secrets(task))  # the API may quote the task in an error
         payload: dict[str, Any] = {"task": dict(task)}
         if callback_url:
             payload["callbackUrl"] = callback_url

@@ -80,6 +80,8 @@ class Config:
     riskbypass_task_types: tuple[tuple[str, str], ...] = tuple(
         DEFAULT_RISKBYPASS_TASK_TYPES.items()
     )
+    proxy_passthrough: bool = True
+    proxy_allow_private: bool = False
     #: Every ``UCAPTCHA_*`` name this configuration was read from (for the start checks).
     setting_names: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
 
@@ -188,6 +190,8 @@ class Config:
             balance_per_usd=reader.number("UCAPTCHA_BALANCE_PER_USD", 1.0, minimum=1e-9),
             dbc_paths=dbc_paths,
             riskbypass_task_types=tuple(riskbypass_types.items()),
+            proxy_passthrough=reader.boolean("UCAPTCHA_PROXY_PASSTHROUGH", True),
+            proxy_allow_private=reader.boolean("UCAPTCHA_PROXY_ALLOW_PRIVATE", False),
         )
         return replace(config, setting_names=frozenset(reader.seen))
 

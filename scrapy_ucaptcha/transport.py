@@ -38,6 +38,7 @@ from scrapy_ucaptcha.errors import (
     UCaptchaRetryableError,
     UCaptchaTimeoutError,
 )
+from scrapy_ucaptcha.identity import scrub
 
 if TYPE_CHECKING:
     from treq.client import HTTPClient
@@ -183,6 +184,7 @@ class ApiTransport:
         self._pool: HTTPConnectionPool | None = None
         self._http: HTTPClient | None = None
         self._closed = False
+        self._secrets: set[str] = set()  # proxy credentials of the tasks sent
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(api_url={self.api_url!r}, api_key={redact_key(self._key)!r})"
@@ -345,7 +347,10 @@ class ApiTransport:
         return f"{len(body)} bytes starting {text!r}"
 
     def _scrub(self, text: str) -> str:
-        return text.replace(self._key, redact_key(self._key)) if self._key in text else text
+        """``text`` without the API key or the credentials of any proxy a task carried."""
+        if self._key in text:
+            text = text.replace(self._key, redact_key(self._key))
+        return scrub(text, self._secrets) if self._secrets else text
 
 
 def _to_float(value: str | None) -> float | None:

@@ -12,6 +12,7 @@ from typing import Any
 from scrapy_ucaptcha.client import TaskId, TaskResult, TaskStatus
 from scrapy_ucaptcha.dialects import DIALECTS, Dialect
 from scrapy_ucaptcha.errors import UCaptchaBadTaskError
+from scrapy_ucaptcha.identity import task_secrets
 from scrapy_ucaptcha.templates import kind_for_task_type
 from scrapy_ucaptcha.transport import DEFAULT_API_URL, ApiTransport
 
@@ -156,6 +157,12 @@ class ProtocolClient(ApiTransport):
             raise ValueError(f"balance_per_usd must be > 0, got {balance_per_usd!r}")
         self.balance_per_usd = float(balance_per_usd)
         self._families: dict[str, str] = {}
+
+    def _read(self, task: Mapping[str, Any]) -> TaskFields:
+        """The fields of ``task``; its proxy credentials join what is scrubbed from errors."""
+        fields = read_task(task, self.protocol)
+        self._secrets.update(task_secrets(task))
+        return fields
 
     # --- the kind of each task, for its solution's field names ---------------------------------
 

@@ -27,7 +27,6 @@ from scrapy_ucaptcha.protocols._base import (
     ProtocolClient,
     TaskFields,
     protocol_dialect,
-    read_task,
 )
 from scrapy_ucaptcha.transport import DEFAULT_API_URL, HttpAnswer
 
@@ -95,7 +94,7 @@ class DeathByCaptchaClient(ProtocolClient):
 
         The protocol has no callback, selection mode or provider: those are not sent.
         """
-        fields = read_task(task, self.protocol)
+        fields = self._read(task)
         form = {"authtoken": self._key, **self._form(fields)}
         data = await self._request(
             "createTask",

@@ -25,7 +25,6 @@ from scrapy_ucaptcha.protocols._base import (
     ProtocolClient,
     TaskFields,
     protocol_dialect,
-    read_task,
 )
 from scrapy_ucaptcha.transport import HttpAnswer
 
@@ -56,7 +55,7 @@ class TwoCaptchaLegacyClient(ProtocolClient):
         ``selection_mode`` and ``provider`` have no place in this protocol and are not sent;
         ``callback_url`` is sent as ``pingback``.
         """
-        fields = read_task(task, self.protocol)
+        fields = self._read(task)
         form = self._form(fields)
         if callback_url:
             form["pingback"] = callback_url

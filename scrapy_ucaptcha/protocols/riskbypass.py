@@ -23,7 +23,6 @@ from scrapy_ucaptcha.protocols._base import (
     ProtocolClient,
     TaskFields,
     protocol_dialect,
-    read_task,
 )
 from scrapy_ucaptcha.transport import DEFAULT_API_URL, HttpAnswer
 
@@ -86,7 +85,7 @@ class RiskByPassClient(ProtocolClient):
 
         The protocol has no callback, selection mode or provider: those are not sent.
         """
-        fields = read_task(task, self.protocol)
+        fields = self._read(task)
         body = self._body(fields)
         data = await self._call("createTask", "POST", "/task/submit", json=body)
         task_id = data.get("task_id")
