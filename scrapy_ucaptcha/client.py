@@ -82,7 +82,15 @@ _HEADERS: dict[bytes | str, bytes | str] = {
 }
 
 #: Solution fields that hold the token (or answer), in the order they are looked for.
-TOKEN_FIELDS = ("gRecaptchaResponse", "token", "text", "cookie", "captcha_output", "code")
+TOKEN_FIELDS = (
+    "gRecaptchaResponse",
+    "token",
+    "text",
+    "cookie",
+    "captcha_output",
+    "code",
+    "validate",  # GeeTest v3
+)
 
 
 def redact_key(key: str) -> str:

@@ -36,7 +36,29 @@ _USER_FIELDS = (
     "concat(' ', translate(@type, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'), "
     "' ')))]"
 )
-_TOKEN_FIELDS = frozenset({"g-recaptcha-response", "h-captcha-response", "cf-turnstile-response"})
+_TOKEN_FIELDS = frozenset(
+    {
+        "g-recaptcha-response",
+        "h-captcha-response",
+        "cf-turnstile-response",
+        "fc-token",
+        "verification-token",
+        "frc-captcha-solution",
+        "frc-captcha-response",
+        "mtcaptcha-verifiedtoken",
+        "smart-token",
+        "geetest_challenge",
+        "geetest_validate",
+        "geetest_seccode",
+        "lot_number",
+        "captcha_output",
+        "pass_token",
+        "gen_time",
+        "captcha_id",
+    }
+)
+#: Kinds that are interstitials by nature (no form; the site serves them instead of the page).
+_WALL_KINDS = frozenset({"aws_waf_captcha"})
 
 
 @dataclass(frozen=True)
@@ -80,7 +102,9 @@ def find_challenge(
         sitekey = template.task.get("websiteKey")
         return Finding(
             Challenge(
-                kind=kind_for_task_type(task_type) if isinstance(task_type, str) else "custom",
+                kind=kind_for_task_type(task_type, template.task.get("version"))
+                if isinstance(task_type, str)
+                else "custom",
                 solvable=True,
                 sitekey=sitekey if isinstance(sitekey, str) else None,
                 detector="template",
@@ -92,7 +116,7 @@ def find_challenge(
 def _is_wall(response: Response, challenge: Challenge) -> bool:
     """Served with a wall status, or a form asking for nothing but the CAPTCHA (an image
     captcha's answer field counts as the CAPTCHA)."""
-    if response.status in WALL_STATUSES:
+    if response.status in WALL_STATUSES or challenge.kind in _WALL_KINDS:
         return True
     form = challenge.form
     if form is None or not isinstance(response, TextResponse):

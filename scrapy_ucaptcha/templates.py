@@ -13,6 +13,7 @@ an exact host before a wildcard host before ``"*"``, and a longer path before a 
 from __future__ import annotations
 
 import fnmatch
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -44,6 +45,13 @@ DEFAULT_TASK_TYPES: Mapping[str, str] = MappingProxyType(
         "hcaptcha": "HCaptchaTaskProxyless",
         "turnstile": "TurnstileTaskProxyless",
         "image": "ImageToTextTask",
+        "funcaptcha": "FunCaptchaTaskProxyless",
+        "geetest_v3": "GeeTestTaskProxyless",
+        "geetest_v4": "GeeTestTaskProxyless",
+        "friendly_captcha": "FriendlyCaptchaTaskProxyless",
+        "mtcaptcha": "MtCaptchaTaskProxyless",
+        "yandex_smartcaptcha": "YandexCaptchaTaskProxyless",
+        "aws_waf_captcha": "AmazonTaskProxyless",
     }
 )
 
@@ -62,7 +70,7 @@ _TEMPLATE_KEYS = {
     "presolve",
 }
 _DETECT_KEYS = {"status", "css", "xpath", "regex", "builtin", "image"}
-_INJECT_KEYS = {"mode", "name", "format", "function"}
+_INJECT_KEYS = {"mode", "name", "format", "function", "fields"}
 
 
 @dataclass(frozen=True)
@@ -104,12 +112,15 @@ class InjectSpec:
     cookie, parameter or key (for ``form``, defaults to the widget's response field).
     ``format``: how the value is written, ``"{token}"`` by default (e.g. ``"Bearer {token}"``).
     ``function``: import path of ``f(request, token, solution) -> Request`` for ``callable``.
+    ``fields``: for multi-field solutions (GeeTest), form field or JSON key → solution key; the
+    default is the kind's own fields (see :data:`~scrapy_ucaptcha.inject.SOLUTION_FIELDS`).
     """
 
     mode: str = "auto"
     name: str | None = None
     format: str = "{token}"
     function: str | None = None
+    fields: tuple[tuple[str, str], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -271,7 +282,22 @@ def _parse_inject(where: str, raw: Any) -> InjectSpec:
     name = raw.get("name")
     if name is not None and (not isinstance(name, str) or not name):
         raise ValueError(f"{where}: inject 'name' must be a non-empty string")
-    if mode in ("header", "cookie", "query", "json") and not name:
+    fields = raw.get("fields")
+    if fields is not None:
+        if (
+            not isinstance(fields, Mapping)
+            or not fields
+            or not all(
+                isinstance(k, str) and k and isinstance(v, str) and v for k, v in fields.items()
+            )
+        ):
+            raise ValueError(
+                f"{where}: inject 'fields' must be a dict of field name -> solution key"
+            )
+        if mode not in ("auto", "form", "query", "json"):
+            raise ValueError(f"{where}: inject 'fields' works with modes auto, form, query, json")
+        fields = tuple(fields.items())
+    if mode in ("header", "cookie", "query", "json") and not name and not fields:
         raise ValueError(f"{where}: inject mode {mode!r} needs a 'name'")
     fmt = raw.get("format", "{token}")
     if not isinstance(fmt, str) or "{token}" not in fmt:
@@ -287,7 +313,7 @@ def _parse_inject(where: str, raw: Any) -> InjectSpec:
                 raise TypeError
         except Exception:
             raise ValueError(f"{where}: inject function {function!r} cannot be imported") from None
-    return InjectSpec(mode=mode, name=name, format=fmt, function=function)
+    return InjectSpec(mode=mode, name=name, format=fmt, function=function, fields=fields)
 
 
 _HOST_PATTERN = re.compile(r"^(\*|(\*\.)?[^*/:\s]+)(:\d{1,5})?$")
@@ -374,12 +400,12 @@ def _check_complete(template: Template) -> None:
         raise ValueError(
             f"template {template.pattern!r}: with detect 'builtin': False the task needs a 'type'"
         )
-    if kind_for_task_type(task_type) not in ("image", "custom") and not template.task.get(
-        "websiteKey"
-    ):
+    kind = kind_for_task_type(task_type, template.task.get("version"))
+    key_field = _KEY_FIELDS.get(family_of(kind), "websiteKey")
+    if kind not in ("image", "custom") and not template.task.get(key_field):
         raise ValueError(
             f"template {template.pattern!r}: with detect 'builtin': False a {task_type} task "
-            "needs its 'websiteKey' (the page cannot provide it)"
+            f"needs its {key_field!r} (the page cannot provide it)"
         )
 
 
@@ -396,7 +422,28 @@ _PARAM_FIELDS: Mapping[str, Mapping[str, str]] = MappingProxyType(
         ),
         "hcaptcha": MappingProxyType({"rqdata": "rqdata"}),
         "turnstile": MappingProxyType({"action": "action", "cdata": "cData"}),
+        "funcaptcha": MappingProxyType({"api_subdomain": "funcaptchaApiJSSubdomain"}),
+        "geetest": MappingProxyType(
+            {
+                "version": "version",
+                "challenge": "challenge",
+                "api_server": "geetestApiServerSubdomain",
+            }
+        ),
+        "aws_waf": MappingProxyType(
+            {
+                "iv": "iv",
+                "context": "context",
+                "captcha_script": "captchaScript",
+                "challenge_script": "challengeScript",
+            }
+        ),
     }
+)
+
+#: The task field that carries the site key, where it is not ``websiteKey``.
+_KEY_FIELDS: Mapping[str, str] = MappingProxyType(
+    {"funcaptcha": "websitePublicKey", "geetest": "gt"}
 )
 
 #: The form field a presolved token goes into, per kind family.
@@ -406,22 +453,55 @@ DEFAULT_TOKEN_FIELDS: Mapping[str, str] = MappingProxyType(
         "hcaptcha": "h-captcha-response",
         "turnstile": "cf-turnstile-response",
         "image": "captcha",
+        "funcaptcha": "fc-token",
+        "geetest": "geetest_validate",
+        "friendly_captcha": "frc-captcha-solution",
+        "mtcaptcha": "mtcaptcha-verifiedtoken",
+        "yandex_smartcaptcha": "smart-token",
+        "aws_waf": "aws-waf-token",
         "custom": "captcha-response",
     }
 )
 
+_FAMILIES = (
+    "recaptcha",
+    "hcaptcha",
+    "turnstile",
+    "image",
+    "funcaptcha",
+    "geetest",
+    "friendly_captcha",
+    "mtcaptcha",
+    "yandex_smartcaptcha",
+    "aws_waf",
+)
+
 
 def family_of(kind: str) -> str:
-    """``recaptcha``, ``hcaptcha``, ``turnstile``, ``image`` or ``custom``."""
-    for family in ("recaptcha", "hcaptcha", "turnstile", "image"):
+    """``recaptcha``, ``hcaptcha``, ``turnstile``, ``image``, ``funcaptcha``, ``geetest``,
+    ``friendly_captcha``, ``mtcaptcha``, ``yandex_smartcaptcha``, ``aws_waf`` or ``custom``."""
+    for family in _FAMILIES:
         if kind.startswith(family):
             return family
     return "custom"
 
 
-def kind_for_task_type(task_type: str) -> str:
-    """Guess the challenge kind of a createTask type name (for rule-only challenges and stats)."""
+def kind_for_task_type(task_type: str, version: object = None) -> str:
+    """Guess the challenge kind of a createTask type name (for rule-only challenges and stats);
+    ``version`` is the task's ``version`` field (GeeTest 3 or 4)."""
     name = task_type.lower()
+    if "geetest" in name:
+        return "geetest_v4" if str(version) == "4" else "geetest_v3"
+    if "funcaptcha" in name or "arkose" in name:
+        return "funcaptcha"
+    if "friendly" in name:
+        return "friendly_captcha"
+    if "mtcaptcha" in name:
+        return "mtcaptcha"
+    if "yandex" in name:
+        return "yandex_smartcaptcha"
+    if "amazon" in name or "awswaf" in name:
+        return "aws_waf_captcha"
     if "recaptchav3" in name:
         return "recaptcha_v3"
     if "enterprise" in name and "recaptcha" in name:
@@ -460,13 +540,26 @@ def build_task(
     if kind == "image":
         return task
     task.setdefault("websiteURL", page_url)
-    if sitekey:
-        task.setdefault("websiteKey", sitekey)
     family = family_of(kind)
+    if sitekey:
+        task.setdefault(_KEY_FIELDS.get(family, "websiteKey"), sitekey)
     for param, task_field in _PARAM_FIELDS.get(family, {}).items():
         value = params.get(param)
         if value not in (None, "", {}):
             task.setdefault(task_field, value)
+    if family == "funcaptcha" and params.get("data_blob"):
+        task.setdefault("data", json.dumps({"blob": params["data_blob"]}))
+    if kind == "geetest_v4":
+        task.setdefault("version", 4)
+        init: dict[str, Any] = {"captcha_id": task.get("gt", sitekey)}
+        if params.get("risk_type"):
+            init["riskType"] = params["risk_type"]
+        task.setdefault("initParameters", init)
+    if kind == "geetest_v3" and not task.get("challenge"):
+        raise ValueError(
+            "this GeeTest v3 page has no 'challenge' (its script fetches one): give the "
+            "template's task a fresh 'challenge'"
+        )
     if kind == "recaptcha_v2_invisible" or params.get("invisible"):
         task.setdefault("isInvisible", True)
     if family == "recaptcha" and params.get("enterprise") and "Enterprise" not in task["type"]:

@@ -410,6 +410,15 @@ async def test_token_action_ttl_user_agent_and_secret() -> None:
         assert claims.action == "signup"
 
 
+#: What the task types beyond websiteKey need: their own key field, GeeTest's challenge, AWS's
+#: gokuProps values.
+EXTRA_FIELDS: dict[str, dict[str, Any]] = {
+    "funcaptcha": {"websitePublicKey": SITEKEY},
+    "geetest": {"gt": "a" * 32, "challenge": "b" * 32},
+    "aws_waf": {"iv": "IV", "context": "CTX"},
+}
+
+
 @deferred_f_from_coro_f
 async def test_every_task_type_is_accepted() -> None:
     async with running(fast_config(keys={KEY: 100.0})) as sim:
@@ -418,6 +427,7 @@ async def test_every_task_type_is_accepted() -> None:
                 task: dict[str, Any] = {"type": task_type, "body": png_b64("7")}
             else:
                 task = {"type": task_type, "websiteURL": PAGE, "websiteKey": SITEKEY}
+                task.update(EXTRA_FIELDS.get(family, {}))
                 if not task_type.lower().endswith("proxyless"):
                     task["proxy"] = "http://user:pass@203.0.113.7:8080"
             reply = await create(sim, task)
@@ -425,7 +435,18 @@ async def test_every_task_type_is_accepted() -> None:
             assert reply.json["errorId"] == 0
             assert sim.tasks[reply.json["taskId"]].family == family
         assert len(sim.tasks) == len(TASK_TYPES)
-        assert {"recaptcha", "hcaptcha", "turnstile", "image"} == set(TASK_TYPES.values())
+        assert set(TASK_TYPES.values()) == {
+            "recaptcha",
+            "hcaptcha",
+            "turnstile",
+            "image",
+            "funcaptcha",
+            "geetest",
+            "friendly_captcha",
+            "mtcaptcha",
+            "yandex_smartcaptcha",
+            "aws_waf",
+        }
 
 
 @deferred_f_from_coro_f

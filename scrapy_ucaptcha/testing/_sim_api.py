@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from scrapy_ucaptcha.testing._sim_kinds import KEY_FIELDS, MORE_TASK_TYPES, read_more_fields
+
 if TYPE_CHECKING:
     from twisted.internet.defer import Deferred
 
@@ -76,6 +78,7 @@ TASK_TYPES: dict[str, str] = {
     **dict.fromkeys(_HCAPTCHA, "hcaptcha"),
     **dict.fromkeys(_TURNSTILE, "turnstile"),
     "ImageToTextTask": "image",
+    **MORE_TASK_TYPES,  # Arkose, GeeTest, Friendly Captcha, MTCaptcha, Yandex, AWS WAF
 }
 
 #: Values of createTask's ``selectionMode`` [U].
@@ -166,6 +169,7 @@ class TaskSpec:
     website_key: str | None
     action: str
     image: bytes | None
+    version: int | None = None
 
 
 def _is_absolute_http_url(value: object) -> bool:
@@ -240,13 +244,20 @@ def parse_task(task: object) -> TaskSpec:
     url = task.get("websiteURL")
     if not _is_absolute_http_url(url):
         raise ApiError("ERROR_PAGEURL")
-    sitekey = task.get("websiteKey")
+    key_field = KEY_FIELDS.get(family, "websiteKey")
+    sitekey = task.get(key_field)
     if not isinstance(sitekey, str) or not sitekey.strip():
-        raise ApiError("ERROR_SITEKEY")
+        raise ApiError("ERROR_SITEKEY", f"{key_field} is missing or invalid")
+    action, version = _action_of(task), None
+    if family in MORE_TASK_TYPES.values():
+        try:
+            action, version = read_more_fields(family, task)
+        except ValueError as exc:
+            raise ApiError("ERROR_BAD_PARAMETERS", str(exc)) from None
     if not task_type.lower().endswith("proxyless"):
         _check_proxy(task)
     assert isinstance(url, str)
-    return TaskSpec(task_type, family, url.strip(), sitekey.strip(), _action_of(task), None)
+    return TaskSpec(task_type, family, url.strip(), sitekey.strip(), action, None, version)
 
 
 def check_options(payload: dict[str, Any]) -> tuple[str | None, str | None, str | None]:

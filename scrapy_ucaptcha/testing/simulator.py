@@ -60,6 +60,7 @@ from scrapy_ucaptcha.testing._sim_api import (
     task_family,
 )
 from scrapy_ucaptcha.testing._sim_http import build_resource
+from scrapy_ucaptcha.testing._sim_kinds import MORE_TASK_TYPES, more_solution
 from scrapy_ucaptcha.testing._sim_model import (
     DEFAULT_API_KEY,
     FAULT_KINDS,
@@ -322,6 +323,7 @@ class Simulator:
             website_url=spec.website_url,
             website_key=spec.website_key,
             action=spec.action,
+            version=spec.version,
             callback_url=callback_url,
             selection_mode=mode,
             provider=provider,
@@ -456,6 +458,16 @@ class Simulator:
 
     def _token_solution(self, task: SimTask, now: float) -> dict[str, str]:
         secret = self.config.secret
+        if task.family in MORE_TASK_TYPES.values():
+            solution = more_solution(
+                f"not-{secret}" if task.bad_token else secret,
+                task,
+                expires_at=now + self.config.token_ttl,
+                now=now,
+            )
+            if self.config.user_agent:
+                solution["userAgent"] = self.config.user_agent
+            return solution
         token = sign_token(
             f"not-{secret}" if task.bad_token else secret,
             family=task.family,
@@ -480,7 +492,10 @@ class Simulator:
             query["code"] = (
                 solution.get("text")
                 or solution.get("token")
-                or solution.get("gRecaptchaResponse", "")
+                or solution.get("gRecaptchaResponse")
+                or solution.get("cookie")
+                or solution.get("captcha_output")
+                or solution.get("validate", "")
             )
         attempt = CallbackAttempt(url=url, task_id=task.id, time=self._now(), query=query)
         self.callbacks.append(attempt)

@@ -137,8 +137,13 @@ class TokenVerifier:
         page_url: str,
         now: float,
         action: str | None = None,
+        single_use: bool = True,
     ) -> TokenClaims:
-        """Return a good token's claims and mark it used; raise :class:`InvalidToken` otherwise."""
+        """Return a good token's claims and mark it used; raise :class:`InvalidToken` otherwise.
+
+        ``single_use=False`` checks a token that serves many requests (a session cookie such as
+        ``aws-waf-token``): it may be presented again until it expires.
+        """
         if not token:
             raise InvalidToken("missing")
         claims = _decode(self.secret, token)
@@ -150,6 +155,8 @@ class TokenVerifier:
             raise InvalidToken("wrong-action")
         if now > claims.expires_at:
             raise InvalidToken("expired")
+        if not single_use:
+            return claims
         if claims.nonce in self._used:
             raise InvalidToken("reused")
         self._used.add(claims.nonce)
