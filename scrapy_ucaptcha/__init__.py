@@ -17,6 +17,7 @@ from scrapy_ucaptcha.errors import (
     UCaptchaTimeoutError,
 )
 from scrapy_ucaptcha.extension import UCaptchaExtension
+from scrapy_ucaptcha.httpcache import UCaptchaCachePolicy
 from scrapy_ucaptcha.middleware import UCaptchaMiddleware
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "TaskResult",
     "TaskStatus",
     "UCaptchaBadTaskError",
+    "UCaptchaCachePolicy",
     "UCaptchaClient",
     "UCaptchaError",
     "UCaptchaExtension",

@@ -44,6 +44,7 @@ class Config:
     detectors: tuple[Detector, ...] = ()
     poll_interval: float = 5.0
     first_poll: float | None = None
+    solve_time_prior: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     solve_timeout: float = 300.0
     max_attempts: int = 3
     max_concurrent_tasks: int = 200
@@ -115,6 +116,7 @@ class Config:
             detectors=reader.detectors("UCAPTCHA_DETECTORS"),
             poll_interval=reader.number("UCAPTCHA_POLL_INTERVAL", 5.0, minimum=0.05),
             first_poll=reader.optional_number("UCAPTCHA_FIRST_POLL", minimum=0.0),
+            solve_time_prior=reader.seconds_by_name("UCAPTCHA_SOLVE_TIME_PRIOR"),
             solve_timeout=reader.number("UCAPTCHA_SOLVE_TIMEOUT", 300.0, minimum=0.1),
             max_attempts=reader.integer("UCAPTCHA_MAX_ATTEMPTS", 3, minimum=1),
             max_concurrent_tasks=reader.integer("UCAPTCHA_MAX_CONCURRENT_TASKS", 200, minimum=1),
@@ -235,6 +237,23 @@ class _Reader:
         if hasattr(value, "copy_to_dict"):  # a BaseSettings sub-object
             return dict(value.copy_to_dict())
         raise ConfigError(f"{name} must be a dict, got {type(value).__name__}")
+
+    def seconds_by_name(self, name: str) -> Mapping[str, float]:
+        """A mapping of names (task types) to positive numbers of seconds."""
+        checked: dict[str, float] = {}
+        for key, value in self.mapping(name).items():
+            if (
+                not isinstance(key, str)
+                or isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not 0 < value < float("inf")
+            ):
+                raise ConfigError(
+                    f"{name}: {key!r} → {value!r} is not a task type mapped to a positive number "
+                    "of seconds"
+                )
+            checked[key] = float(value)
+        return MappingProxyType(checked)
 
     def callbacks(self) -> tuple[str | None, tuple[str, int] | None]:
         url = self.optional_string("UCAPTCHA_CALLBACK_URL")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote_plus, urlencode
@@ -146,9 +146,15 @@ def prepare(spec: InjectSpec, challenge: Challenge | None, response: Response | 
     )
 
 
-def prepare_presolve(spec: InjectSpec, default_field: str, request: Request) -> InjectPlan:
+def prepare_presolve(
+    spec: InjectSpec, default_field: str, request: Request, *, kind: str = ""
+) -> InjectPlan:
     """How a token solved before sending goes into ``request`` itself; checked before any task
-    is paid for."""
+    is paid for. ``kind`` picks the defaults of multi-field and cookie kinds."""
+    fields = spec.fields if spec.fields is not None else SOLUTION_FIELDS.get(kind, ())
+    if spec.mode == "auto" and kind in KIND_INJECT and spec.fields is None:
+        default_mode, default_name = KIND_INJECT[kind]
+        return InjectPlan(mode=default_mode, name=spec.name or default_name, format=spec.format)
     if spec.mode in ("auto", "form"):
         content_type = request.headers.get(b"Content-Type") or b""
         if request.method != "GET" and request.body and not content_type.startswith(_FORM_TYPE):
@@ -158,10 +164,7 @@ def prepare_presolve(spec: InjectSpec, default_field: str, request: Request) -> 
                 "'callable'"
             )
         return InjectPlan(
-            mode="own_form",
-            name=spec.name or default_field,
-            format=spec.format,
-            fields=tuple(spec.fields or ()),
+            mode="own_form", name=spec.name or default_field, format=spec.format, fields=fields
         )
     if spec.mode == "json" and request.body:
         try:
@@ -170,7 +173,8 @@ def prepare_presolve(spec: InjectSpec, default_field: str, request: Request) -> 
             body = None
         if not isinstance(body, dict):
             raise InjectError("inject mode 'json' needs a JSON object body")
-    return prepare(spec, None, None)
+    plan = prepare(spec, None, None)
+    return replace(plan, fields=fields) if spec.mode in ("query", "json") else plan
 
 
 def apply(plan: InjectPlan, request: Request, token: str, solution: Mapping[str, Any]) -> Request:

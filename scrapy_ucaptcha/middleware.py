@@ -9,10 +9,13 @@ again, up to ``UCAPTCHA_MAX_ATTEMPTS``. A request that cannot be solved is crawl
 carrying its :class:`CaptchaSolveError`, which ``process_request`` raises so that it reaches the
 request's errback.
 
-Nothing is lost on the way: every request handed back to the engine carries a ticket until its
-answer (after any redirects) or its error comes back through this middleware. Parked requests,
-domain-scope followers and tickets keep the spider open (``spider_idle``); whatever is left when
-the spider closes is counted as abandoned.
+The state has owners: the :class:`~scrapy_ucaptcha.parking.ParkingLot` (parked requests and the
+tickets of requests handed back: the one place where a request ends), the
+:class:`~scrapy_ucaptcha.scope.DomainScope` (domain-scope groups) and the pure
+:func:`~scrapy_ucaptcha.planner.plan_task`. What travels in ``meta`` is plain data
+(:mod:`scrapy_ucaptcha.state`). Nothing is lost on the way: parked requests, domain-scope
+followers and tickets keep the spider open (``spider_idle``); whatever is left when the spider
+closes is counted as abandoned; an error after a request left the lot ends it in its errback.
 """
 
 from __future__ import annotations
@@ -20,32 +23,38 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from collections.abc import Coroutine, Mapping
-from dataclasses import dataclass, field, replace
-from itertools import count
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from scrapy import Request, signals
+from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.exceptions import DontCloseSpider, IgnoreRequest
 from scrapy.utils.reactor import is_asyncio_reactor_installed
 
 from scrapy_ucaptcha import inject
 from scrapy_ucaptcha import stats as keys
 from scrapy_ucaptcha.callbacks import CallbackListener
-from scrapy_ucaptcha.client import TaskId, truncate_token
+from scrapy_ucaptcha.client import truncate_token
 from scrapy_ucaptcha.config import Config, ConfigError
 from scrapy_ucaptcha.errors import CaptchaSolveError
+from scrapy_ucaptcha.jobs import Jobs
+from scrapy_ucaptcha.parking import ParkingLot
+from scrapy_ucaptcha.planner import PlanError, TaskPlan, plan_task
 from scrapy_ucaptcha.rules import find_challenge
+from scrapy_ucaptcha.scope import DomainScope, Follower
 from scrapy_ucaptcha.solver import Solution, SolveFailed, Solver
-from scrapy_ucaptcha.stats import StatsRecorder
-from scrapy_ucaptcha.templates import (
-    DEFAULT_TOKEN_FIELDS,
-    Template,
-    build_task,
-    family_of,
-    kind_for_task_type,
+from scrapy_ucaptcha.state import (
+    ERROR_KEY,
+    PARK_KEY,
+    STATE_KEY,
+    TICKET_KEY,
+    RequestState,
+    error_from_meta,
+    error_to_meta,
 )
+from scrapy_ucaptcha.stats import StatsRecorder
 
 if TYPE_CHECKING:
     from scrapy import Spider
@@ -54,59 +63,19 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
     from scrapy_ucaptcha.detection import Challenge
+    from scrapy_ucaptcha.parking import Parked
+    from scrapy_ucaptcha.templates import Template
 
-__all__ = ["UCaptchaMiddleware"]
+__all__ = ["ERROR_KEY", "STATE_KEY", "UCaptchaMiddleware"]
 
 logger = logging.getLogger(__name__)
 
-STATE_KEY = "_ucaptcha"
-PARK_KEY = "_ucaptcha_park"
-ERROR_KEY = "_ucaptcha_error"
-TICKET_KEY = "_ucaptcha_ticket"
 INFO_KEY = "ucaptcha"
 TASK_KEY = "ucaptcha_task"
 
-GroupKey = tuple[str, str]
-
-
-@dataclass(frozen=True)
-class _State:
-    """What travels with a challenged request in ``meta["_ucaptcha"]``."""
-
-    url: str  # the URL that was challenged first
-    template: Template  # the template that found the challenge: it also verifies the answer
-    attempts: int = 0  # tasks created for this request so far
-    task_ids: tuple[TaskId, ...] = ()
-    solution: Solution | None = None  # the token this request carries
-    presolve: bool = False
-    group: GroupKey | None = None  # domain-scope group
-    leader: bool = False
-    generation: int = -1  # the group clearance this request was re-sent after
-    shared_from: Solution | None = None
-
-
-@dataclass(eq=False)
-class _Parked:
-    """A request waiting for its token, and what re-issuing it needs (not the page)."""
-
-    id: int
-    request: Request
-    state: _State
-    task: dict[str, Any]
-    plan: inject.InjectPlan
-    image_url: str | None = None
-    job: asyncio.Task[None] | None = None
-
-
-@dataclass(eq=False)
-class _Group:
-    """Requests that one domain-scope solve serves."""
-
-    busy: bool = False  # a leader is being solved or its token is out being verified
-    leader_id: int | None = None
-    followers: list[Request] = field(default_factory=list)
-    generation: int = 0
-    solution: Solution | None = None
+#: ``running``; ``stopping``: the solver stopped for good, the spider closes once nothing waits;
+#: ``closing``: we asked the engine to close; ``closed``: ``spider_closed`` arrived.
+Lifecycle = Literal["running", "stopping", "closing", "closed"]
 
 
 class UCaptchaMiddleware:
@@ -126,16 +95,14 @@ class UCaptchaMiddleware:
         self.solver = Solver(
             config, self.client, self.stats, on_stop=self._on_stop, callbacks=self.callbacks
         )
-        self._ids = count(1)
-        self._parked: dict[int, _Parked] = {}
-        self._groups: dict[GroupKey, _Group] = {}
-        self._tickets: set[int] = set()  # requests handed back to the engine, not answered yet
-        self._jobs: set[asyncio.Task[Any]] = set()
-        self._feedback: set[asyncio.Task[Any]] = set()
+        self.lot = ParkingLot()
+        self.scope = DomainScope()
+        self._jobs = Jobs()  # one per parked request
+        self._feedback = Jobs()  # feedbackTask calls for rejected tokens
         self._any_presolve = any(entry.template.presolve for entry in config.templates.entries)
-        self._closing = False
-        self._close_requested = False
+        self._lifecycle: Lifecycle = "running"
         self._closer: asyncio.Future[None] | None = None
+        self._retry: RetryMiddleware | None = None
         crawler.signals.connect(self._spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(self._request_scheduled, signal=signals.request_scheduled)
         crawler.signals.connect(self._spider_idle, signal=signals.spider_idle)
@@ -154,8 +121,11 @@ class UCaptchaMiddleware:
     @property
     def waiting(self) -> int:
         """Requests parked, following a domain solve, or handed back and not answered yet."""
-        followers = sum(len(group.followers) for group in self._groups.values())
-        return len(self._parked) + followers + len(self._tickets)
+        return len(self.lot) + self.scope.followers + self.lot.tickets
+
+    @property
+    def _closed(self) -> bool:
+        return self._lifecycle == "closed"
 
     # --- Scrapy hooks ---------------------------------------------------------------------------
 
@@ -163,13 +133,13 @@ class UCaptchaMiddleware:
         self, request: Request, spider: Spider | None = None
     ) -> Request | None:
         meta = request.meta
-        error = meta.pop(ERROR_KEY, None)
-        if isinstance(error, CaptchaSolveError):
+        error = error_from_meta(meta.pop(ERROR_KEY, None))
+        if error is not None:
             self.stats.inc(keys.GAVE_UP)
             self._settle(request)
             raise error
         meta_task = meta.get(TASK_KEY)
-        if meta_task is False or self._closing or STATE_KEY in meta:
+        if meta_task is False or self._closed or STATE_KEY in meta:
             return None
         if not self._any_presolve and not isinstance(meta_task, Mapping):
             return None
@@ -184,11 +154,10 @@ class UCaptchaMiddleware:
     ) -> Request | Response:
         meta = request.meta
         self._settle(request)
-        if meta.get(TASK_KEY) is False or self._closing:
+        if meta.get(TASK_KEY) is False or self._closed:
             return response
-        state = meta.get(STATE_KEY)
-        state = state if isinstance(state, _State) else None
-        template = state.template if state is not None else self._template_for(request)
+        state = RequestState.from_meta(meta.get(STATE_KEY))
+        template = self._template_for(request, state.pattern if state is not None else None)
         if template is None or not template.solve:
             return response
         finding = find_challenge(response, template, self.config.detectors)
@@ -216,22 +185,42 @@ class UCaptchaMiddleware:
 
     async def process_exception(
         self, request: Request, exception: BaseException, spider: Spider | None = None
-    ) -> None:
+    ) -> Request | None:
+        """A request we handed back (with its state) failed to download: let RetryMiddleware
+        retry it (its copies keep the ticket and the state); when it will not, the request ends
+        in its errback with :class:`CaptchaSolveError` (``download_failed``, the download error as
+        its cause)."""
+        state = RequestState.from_meta(request.meta.get(STATE_KEY))
+        if state is None or isinstance(exception, IgnoreRequest):
+            self._settle(request)
+            return None
+        if self._retry is not None and isinstance(exception, Exception):
+            again = self._retry.process_exception(request=request, exception=exception)
+            if isinstance(again, Request):
+                return again
         self._settle(request)
-        state = request.meta.get(STATE_KEY)
-        if isinstance(state, _State) and state.leader and state.group is not None:
+        if state.leads:
+            assert state.group is not None
             # the leader's re-issued request failed: let the followers try on their own
-            self._release_group(state.group, success=False)
+            self._send(self.scope.retry_alone(state.group))
+        self.stats.inc(keys.GAVE_UP)
+        error = state.error(
+            f"the request sent after the challenge failed to download: {exception!r}",
+            "download_failed",
+        )
+        logger.warning("%s", error, extra={"spider": self.crawler.spider})
+        raise error from exception
 
     def _settle(self, request: Request) -> None:
         """A request we handed back got its answer (after any redirects) or its error."""
-        ticket = request.meta.pop(TICKET_KEY, None)
-        if ticket is not None:
-            self._tickets.discard(ticket)
+        if self.lot.settle(request.meta.pop(TICKET_KEY, None)):
             self._maybe_close()
 
-    def _template_for(self, request: Request) -> Template | None:
-        template = self.config.templates.for_url(request.url)
+    def _template_for(self, request: Request, pattern: str | None = None) -> Template | None:
+        """The template of ``request`` (the one of ``pattern`` for a request we sent), with its
+        ``ucaptcha_task`` meta laid over it; ``None`` when that meta is wrong."""
+        templates = self.config.templates
+        template = templates.get(pattern) if pattern is not None else templates.for_url(request.url)
         override = request.meta.get(TASK_KEY)
         if isinstance(override, Mapping):
             try:
@@ -255,12 +244,12 @@ class UCaptchaMiddleware:
         response: Response | None,
         challenge: Challenge | None,
         template: Template,
-        state: _State | None,
+        state: RequestState | None,
     ) -> Request:
         """Park ``request`` (return the marker to hand back), or raise its CaptchaSolveError,
         which goes straight to its errback."""
         if state is None:
-            state = _State(url=request.url, template=template, presolve=challenge is None)
+            state = RequestState(url=request.url, pattern=template.pattern, presolve=not challenge)
         try:
             return self._park(request, response, challenge, template, state)
         except CaptchaSolveError as exc:
@@ -274,183 +263,112 @@ class UCaptchaMiddleware:
         response: Response | None,
         challenge: Challenge | None,
         template: Template,
-        state: _State,
+        state: RequestState,
     ) -> Request:
         if template.scope == "domain" and not state.presolve:
             key = (template.pattern, urlsplit(request.url).netloc)
-            if not (state.leader and state.group == key):
-                follow = self._join_group(key, request, state)
-                if follow is not None:
-                    return follow
-                state = replace(state, group=key, leader=True)
+            if not (state.leads and state.group == key):
+                join = self.scope.join(key, request, state)
+                if join.action == "follow":
+                    self.stats.inc(keys.SHARED)
+                    return _marker(request, "following")
+                if join.action == "resend":
+                    self._hand_back(request, join.state, priority=request.priority)
+                    return _marker(request, "resent")
+                state = join.state
         try:
-            parked = self._prepare(request, response, challenge, template, state)
+            plan = self._plan(request, response, challenge, template, state)
         except CaptchaSolveError as exc:
-            if state.leader and state.group is not None:
-                self._fail_group(state.group, exc)
+            if state.leads:
+                assert state.group is not None
+                self._fail_followers(self.scope.fail(state.group), exc)
             raise
-        self._parked[parked.id] = parked
-        if state.leader and state.group is not None:
-            self._groups[state.group].leader_id = parked.id
-        parked.job = self._spawn(self._solve_and_reissue(parked))
+        parked = self.lot.park(request, state, template, plan)
+        if state.leads:
+            assert state.group is not None
+            self.scope.solving(state.group, parked.id)
+        parked.job = self._jobs.spawn(self._solve_and_reissue(parked))
         logger.debug(
             "parked %s (%s, attempt %d)",
             request,
-            parked.task.get("type"),
+            plan.task.get("type"),
             state.attempts + 1,
             extra={"spider": self.crawler.spider},
         )
-        return request.replace(meta={**request.meta, PARK_KEY: parked.id}, dont_filter=True)
+        return _marker(request, parked.id)
 
-    def _prepare(
+    def _plan(
         self,
         request: Request,
         response: Response | None,
         challenge: Challenge | None,
         template: Template,
-        state: _State,
-    ) -> _Parked:
+        state: RequestState,
+    ) -> TaskPlan:
         """What solving and re-issuing need; raise CaptchaSolveError when it cannot be done."""
-        if self.solver.stop_reason is not None:
-            reason = self.solver.stop_reason
-            raise self._solve_error(state, f"solving stopped: {reason}", reason)
+        reason = self.solver.stop_reason
+        if reason is not None:
+            raise state.error(f"solving stopped: {reason}", reason)
         if state.attempts >= self.config.max_attempts:
-            raise self._solve_error(
-                state, f"still challenged after {state.attempts} solve(s)", "max_attempts"
-            )
+            raise state.error(f"still challenged after {state.attempts} solve(s)", "max_attempts")
         try:
-            if challenge is None or state.presolve:
-                task_type = template.task.get("type")
-                kind = kind_for_task_type(task_type) if isinstance(task_type, str) else "custom"
-                if challenge is not None:
-                    kind = challenge.kind
-                field_name = DEFAULT_TOKEN_FIELDS[family_of(kind)]
-                plan = inject.prepare_presolve(template.inject, field_name, request)
-                sitekey, params = template.task.get("websiteKey"), {}
-            else:
-                kind = challenge.kind
-                plan = inject.prepare(template.inject, challenge, response)
-                sitekey, params = challenge.sitekey, dict(challenge.params)
-            task = build_task(
+            return plan_task(
                 template,
-                kind=kind,
-                page_url=response.url if response is not None else request.url,
-                sitekey=sitekey if isinstance(sitekey, str) else None,
-                params=params,
+                request=request,
+                response=response,
+                challenge=challenge,
+                presolve=state.presolve,
                 task_types=self.config.task_types,
             )
-        except (inject.InjectError, ValueError) as exc:
-            raise self._solve_error(state, str(exc), "bad_template") from None
-        return _Parked(
-            id=next(self._ids),
-            request=request,
-            state=state,
-            task=task,
-            plan=plan,
-            image_url=challenge.image_url if challenge is not None else None,
-        )
+        except PlanError as exc:
+            raise state.error(str(exc), "bad_template") from None
 
     def _request_scheduled(self, request: Request, spider: Spider) -> None:
         if PARK_KEY in request.meta:
             raise IgnoreRequest("parked while its CAPTCHA is solved")
 
     def _spider_idle(self, spider: Spider) -> None:
-        if self._closing:
+        if self._closed:
             return
-        if not self._parked:
+        if not len(self.lot):
             # The engine is idle, so nothing we handed back is still in the scheduler or the
             # downloader: tickets still out were dropped by another component (and are counted
             # as abandoned), and followers whose leader vanished try on their own.
-            if self._tickets:
+            dropped = self.lot.drop_tickets()
+            if dropped:
                 logger.warning(
                     "%d request(s) handed back by scrapy-ucaptcha were dropped before download",
-                    len(self._tickets),
+                    dropped,
                     extra={"spider": spider},
                 )
-                self.stats.inc(keys.ABANDONED, len(self._tickets))
-                self._tickets.clear()
-            for key, group in list(self._groups.items()):
-                if group.busy:
-                    self._release_group(key, success=False)
+                self.stats.inc(keys.ABANDONED, dropped)
+            self._send(self.scope.stalled())
         if self.waiting:
             raise DontCloseSpider
         self._maybe_close()
 
     # --- solving --------------------------------------------------------------------------------
 
-    async def _solve_and_reissue(self, parked: _Parked) -> None:
-        state = parked.state
+    async def _solve_and_reissue(self, parked: Parked) -> None:
         try:
-            solution = None
-            last_code = "max_attempts"
-            while solution is None:
-                if state.attempts >= self.config.max_attempts:
-                    raise self._solve_error(
-                        state, f"no solution after {state.attempts} task(s)", last_code
-                    )
-                state = parked.state = replace(state, attempts=state.attempts + 1)
-                try:
-                    task = await self._task_with_image(parked)
-                    solution = await self.solver.solve(
-                        task,
-                        domain=urlsplit(state.url).hostname or "",
-                        selection_mode=state.template.selection_mode,
-                        provider=state.template.provider,
-                    )
-                except SolveFailed as failed:
-                    last_code = failed.code
-                    if failed.task_id is not None:
-                        state = parked.state = replace(
-                            state, task_ids=(*state.task_ids, failed.task_id)
-                        )
-                    if not failed.retry:
-                        raise self._solve_error(state, str(failed), failed.code) from None
-            state = replace(state, task_ids=(*state.task_ids, solution.task_id), solution=solution)
+            solution = await self._solve(parked)
+            state = replace(parked.state.with_task(solution.task_id), solution=solution)
             try:
-                self._reissue(parked, state, solution)
+                request = inject.apply(
+                    parked.plan.inject, parked.request, solution.token, solution.solution
+                )
             except inject.InjectError as exc:
-                raise self._solve_error(state, str(exc), "bad_template") from None
+                raise state.error(str(exc), "bad_template") from None
         except CaptchaSolveError as exc:
             self._give_up(parked, exc)
+            return
         except asyncio.CancelledError:
             raise  # closing, or stopped (_on_stop has ended the request)
         except Exception as exc:  # a bug must not lose the request
             logger.exception("unexpected error while solving for %s", parked.request)
-            self._give_up(parked, self._solve_error(state, f"internal error: {exc!r}", "internal"))
-        finally:
-            self._parked.pop(parked.id, None)
-
-    async def _task_with_image(self, parked: _Parked) -> dict[str, Any]:
-        if parked.image_url is None or "body" in parked.task:
-            return parked.task
-        engine = self.crawler.engine
-        assert engine is not None
-        image_request = Request(
-            parked.image_url,
-            meta={TASK_KEY: False},
-            dont_filter=True,
-            priority=parked.request.priority + self.config.reissue_priority,
-        )
-        try:
-            response = await engine.download_async(image_request)
-        except Exception as exc:
-            raise SolveFailed(
-                f"captcha image {parked.image_url} not downloaded: {exc!r}",
-                code="image_download",
-                retry=True,
-            ) from None
-        if response.status != 200 or not response.body:
-            raise SolveFailed(
-                f"captcha image {parked.image_url} answered HTTP {response.status}",
-                code="image_download",
-                retry=True,
-            )
-        parked.task["body"] = base64.b64encode(response.body).decode("ascii")
-        return parked.task
-
-    def _reissue(self, parked: _Parked, state: _State, solution: Solution) -> None:
-        request = inject.apply(parked.plan, parked.request, solution.token, solution.solution)
-        if self._parked.pop(parked.id, None) is None:
+            self._give_up(parked, parked.state.error(f"internal error: {exc!r}", "internal"))
+            return
+        if not self.lot.leave(parked):
             return  # already ended (the solver stopped meanwhile)
         logger.debug(
             "re-issuing %s with token %s from task %s",
@@ -459,37 +377,129 @@ class UCaptchaMiddleware:
             solution.task_id,
             extra={"spider": self.crawler.spider},
         )
-        self._hand_back(request, state, priority=parked.request.priority)
+        if state.leads:
+            assert state.group is not None
+            self.scope.verifying(state.group)
+        self._hand_back(request, state, priority=parked.request.priority, origin=parked.request)
+
+    async def _solve(self, parked: Parked) -> Solution:
+        """Create tasks until one gives a solution; raise CaptchaSolveError when none will."""
+        last_code = "max_attempts"
+        while True:
+            state = parked.state
+            if state.attempts >= self.config.max_attempts:
+                raise state.error(f"no solution after {state.attempts} task(s)", last_code)
+            state = parked.state = replace(state, attempts=state.attempts + 1)
+            try:
+                task = await self._task_with_image(parked)
+                return await self.solver.solve(
+                    task,
+                    domain=urlsplit(state.url).hostname or "",
+                    selection_mode=parked.template.selection_mode,
+                    provider=parked.template.provider,
+                )
+            except SolveFailed as failed:
+                last_code = failed.code
+                state = parked.state = state.with_task(failed.task_id)
+                if not failed.retry:
+                    raise state.error(str(failed), failed.code) from None
+
+    async def _task_with_image(self, parked: Parked) -> dict[str, Any]:
+        task, image_url = parked.plan.task, parked.plan.image_url
+        if image_url is None or "body" in task:
+            return task
+        engine = self.crawler.engine
+        assert engine is not None
+        image_request = Request(
+            image_url,
+            meta={TASK_KEY: False},
+            dont_filter=True,
+            priority=parked.request.priority + self.config.reissue_priority,
+        )
+        try:
+            response = await engine.download_async(image_request)
+        except Exception as exc:
+            raise SolveFailed(
+                f"captcha image {image_url} not downloaded: {exc!r}",
+                code="image_download",
+                retry=True,
+            ) from None
+        if response.status != 200 or not response.body:
+            raise SolveFailed(
+                f"captcha image {image_url} answered HTTP {response.status}",
+                code="image_download",
+                retry=True,
+            )
+        task["body"] = base64.b64encode(response.body).decode("ascii")
+        return task
+
+    # --- handing back ---------------------------------------------------------------------------
 
     def _hand_back(
         self,
         request: Request,
-        state: _State | None,
+        state: RequestState | None,
         *,
         priority: int,
         error: CaptchaSolveError | None = None,
+        origin: Request | None = None,
     ) -> None:
-        """Crawl ``request`` again (re-issue, follower, failure), tracked until answered."""
-        ticket = next(self._ids)
-        meta = {k: v for k, v in request.meta.items() if k not in (PARK_KEY, STATE_KEY)}
-        meta[TICKET_KEY] = ticket
+        """Crawl ``request`` again (re-issue, follower, failure), tracked until answered.
+
+        If the engine refuses it (a scheduler that cannot store it, a bug), the request
+        (``origin``, the one without a token, when given) ends in its errback instead."""
+        meta = {
+            k: v
+            for k, v in request.meta.items()
+            if k not in (PARK_KEY, STATE_KEY, ERROR_KEY, TICKET_KEY)
+        }
         if state is not None:
-            meta[STATE_KEY] = state
+            meta[STATE_KEY] = state.to_meta()
         if error is not None:
-            meta[ERROR_KEY] = error
-        request = request.replace(
-            meta=meta, dont_filter=True, priority=priority + self.config.reissue_priority
-        )
+            meta[ERROR_KEY] = error_to_meta(error)
         engine = self.crawler.engine
-        if self._closing or engine is None:
+        if self._closed or engine is None:
             self.stats.inc(keys.ABANDONED)
             return
-        self._tickets.add(ticket)
-        engine.crawl(request)
+        ticket = meta[TICKET_KEY] = self.lot.issue()
+        try:
+            engine.crawl(
+                request.replace(
+                    meta=meta, dont_filter=True, priority=priority + self.config.reissue_priority
+                )
+            )
+        except Exception as exc:
+            self.lot.settle(ticket)
+            if error is not None:
+                logger.exception(
+                    "%s could not be handed back with its error; its errback is not called",
+                    request,
+                    extra={"spider": self.crawler.spider},
+                )
+                self.stats.inc(keys.ABANDONED)
+                return
+            logger.exception(
+                "%s could not be handed back to the engine",
+                request,
+                extra={"spider": self.crawler.spider},
+            )
+            failed = (state or RequestState(url=request.url, pattern="*")).error(
+                f"internal error: {exc!r}", "internal"
+            )
+            logger.warning("%s", failed, extra={"spider": self.crawler.spider})
+            self._hand_back(origin or request, None, priority=priority, error=failed)
+
+    def _send(self, followers: list[Follower]) -> None:
+        for follower in followers:
+            self._hand_back(follower.request, follower.state, priority=follower.request.priority)
+
+    def _fail_followers(self, followers: list[Follower], exc: CaptchaSolveError) -> None:
+        for follower in followers:
+            self._hand_back(follower.request, None, priority=follower.request.priority, error=exc)
 
     # --- outcomes -------------------------------------------------------------------------------
 
-    def _answered(self, request: Request, response: Response, state: _State) -> None:
+    def _answered(self, request: Request, response: Response, state: RequestState) -> None:
         """A request sent with a token (or after a clearance) got an answer that is no challenge."""
         if response.status >= 400:
             # Not the page (a 5xx after the site used the token, say): keep the state, so that
@@ -497,8 +507,9 @@ class UCaptchaMiddleware:
             return
         source = state.solution or state.shared_from
         request.meta.pop(STATE_KEY, None)
-        if state.leader and state.group is not None:
-            self._release_group(state.group, success=True, solution=state.solution)
+        if state.leads:
+            assert state.group is not None
+            self._send(self.scope.release(state.group, state.solution))
         if source is None:
             return
         self.stats.inc(keys.SOLVED)
@@ -513,7 +524,7 @@ class UCaptchaMiddleware:
             info["shared"] = True
         request.meta[INFO_KEY] = info
 
-    def _rejected(self, request: Request, state: _State) -> None:
+    def _rejected(self, request: Request, state: RequestState) -> None:
         solution = state.solution
         assert solution is not None
         self.stats.inc(keys.REJECTED)
@@ -524,135 +535,74 @@ class UCaptchaMiddleware:
             extra={"spider": self.crawler.spider},
         )
         if self.config.feedback:
-            job = asyncio.ensure_future(
+            self._feedback.spawn(
                 self.solver.feedback(
                     solution.task_id, invalid=True, message="Token was rejected by the target site"
                 )
             )
-            self._feedback.add(job)
-            job.add_done_callback(self._feedback.discard)
 
-    def _solve_error(self, state: _State, reason: str, code: str) -> CaptchaSolveError:
-        return CaptchaSolveError(
-            reason, code=code, attempts=state.attempts, task_ids=state.task_ids, url=state.url
-        )
-
-    def _give_up(self, parked: _Parked, exc: CaptchaSolveError) -> None:
+    def _give_up(self, parked: Parked, exc: CaptchaSolveError) -> None:
         """End a parked request in its errback (once), and its domain-scope followers with it."""
-        if self._parked.pop(parked.id, None) is None:
+        if not self.lot.leave(parked):
             return
         logger.warning("%s", exc, extra={"spider": self.crawler.spider})
         self._hand_back(parked.request, None, priority=parked.request.priority, error=exc)
-        if parked.state.leader and parked.state.group is not None:
-            self._fail_group(parked.state.group, exc)
-
-    # --- domain scope ---------------------------------------------------------------------------
-
-    def _join_group(self, key: GroupKey, request: Request, state: _State) -> Request | None:
-        """Follow the group's solve if one is running (return the marker), re-send once after a
-        clearance this request missed (return that request), else lead (return None)."""
-        group = self._groups.setdefault(key, _Group())
-        if group.busy:
-            group.followers.append(
-                request.replace(meta={**request.meta, STATE_KEY: replace(state, group=key)})
-            )
-            self.stats.inc(keys.SHARED)
-            return request.replace(meta={**request.meta, PARK_KEY: 0}, dont_filter=True)
-        if group.generation > 0 and state.generation < group.generation:
-            resent = replace(
-                state, group=key, generation=group.generation, shared_from=group.solution
-            )
-            self._hand_back(request, resent, priority=request.priority)
-            return request.replace(meta={**request.meta, PARK_KEY: 0}, dont_filter=True)
-        group.busy = True
-        return None
-
-    def _release_group(
-        self, key: GroupKey, *, success: bool, solution: Solution | None = None
-    ) -> None:
-        """Re-send the followers: with the new clearance, or (``success=False``) to try anew."""
-        group = self._groups.get(key)
-        if group is None:
-            return
-        if not success and group.leader_id in self._parked:
-            return  # its leader is still being solved
-        group.busy = False
-        group.leader_id = None
-        if success:
-            group.generation += 1
-            group.solution = solution
-        followers, group.followers = group.followers, []
-        for follower in followers:
-            state = replace(
-                follower.meta[STATE_KEY],
-                generation=group.generation,
-                shared_from=group.solution if success else None,
-            )
-            self._hand_back(follower, state, priority=follower.priority)
-
-    def _fail_group(self, key: GroupKey, exc: CaptchaSolveError) -> None:
-        """The leader gave up: its followers end with the same error."""
-        group = self._groups.pop(key, None)
-        for follower in group.followers if group is not None else ():
-            self._hand_back(follower, None, priority=follower.priority, error=exc)
+        if parked.state.leads:
+            assert parked.state.group is not None
+            self._fail_followers(self.scope.fail(parked.state.group), exc)
 
     # --- stop and shutdown ----------------------------------------------------------------------
 
     def _on_stop(self, reason: str) -> None:
         """The solver stopped for good: end every parked request in its errback, then close."""
-        self._close_requested = True
+        if self._lifecycle == "running":
+            self._lifecycle = "stopping"
         current = asyncio.current_task()
-        for parked in list(self._parked.values()):
+        for parked in self.lot.parked():
             if parked.job is current:
                 continue  # it gets SolveFailed from the solver and gives up itself
             if parked.job is not None:
                 parked.job.cancel()
-            self._give_up(
-                parked, self._solve_error(parked.state, f"solving stopped: {reason}", reason)
-            )
+            self._give_up(parked, parked.state.error(f"solving stopped: {reason}", reason))
         self._maybe_close()
 
     def _maybe_close(self) -> None:
         reason = self.solver.stop_reason
-        if not self._close_requested or self._closing or reason is None or self.waiting:
+        if self._lifecycle != "stopping" or reason is None or self.waiting:
             return
         engine = self.crawler.engine
         if engine is not None:
-            self._close_requested = False
+            self._lifecycle = "closing"
             # not one of self._jobs: _spider_closed, which runs inside it, cancels those
             self._closer = asyncio.ensure_future(
                 engine.close_spider_async(reason=f"ucaptcha_{reason.lower()}")
             )
 
     async def _spider_opened(self, spider: Spider) -> None:
+        self._retry = self.crawler.get_downloader_middleware(RetryMiddleware)
         if self.callbacks is not None:
             self.callbacks.start()
 
     async def _spider_closed(self, spider: Spider, reason: str) -> None:
-        self._closing = True
+        self._lifecycle = "closed"
         abandoned = self.waiting
         self.solver.close()
-        current = asyncio.current_task()
-        jobs = [job for job in self._jobs if not job.done() and job is not current]
-        for job in jobs:
-            job.cancel()
-        if jobs:  # bounded: an HTTP call in flight ends within its timeout
-            await asyncio.wait(jobs, timeout=self.config.http_timeout)
-        if self._feedback:  # report the last rejected tokens, within one API call's time
-            await asyncio.wait(set(self._feedback), timeout=self.config.http_timeout)
+        await self._jobs.cancel(self.config.http_timeout)
+        # report the last rejected tokens, within one API call's time
+        await self._feedback.wait(self.config.http_timeout)
         if abandoned:
             self.stats.inc(keys.ABANDONED, abandoned)
         if self.callbacks is not None:
             if self.callbacks.unknown:
                 self.stats.inc(keys.CALLBACKS_UNKNOWN, self.callbacks.unknown)
             await self.callbacks.stop()
-        self._parked.clear()
-        self._groups.clear()
-        self._tickets.clear()
+        self.lot.leave_all()
+        self.lot.drop_tickets()
+        self.scope.clear()
         await self.client.close()
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        job = asyncio.ensure_future(coro)
-        self._jobs.add(job)
-        job.add_done_callback(self._jobs.discard)
-        return job
+
+def _marker(request: Request, park: int | str) -> Request:
+    """The copy of ``request`` returned to the engine, which our ``request_scheduled`` handler
+    drops: ``park`` is the parked id, ``"following"`` or ``"resent"``."""
+    return request.replace(meta={**request.meta, PARK_KEY: park}, dont_filter=True)

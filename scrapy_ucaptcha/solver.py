@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
-from collections import defaultdict, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -24,6 +22,7 @@ from scrapy_ucaptcha.errors import (
     UCaptchaTaskDeadError,
     UCaptchaTimeoutError,
 )
+from scrapy_ucaptcha.polling import PollPlanner
 
 if TYPE_CHECKING:
     from scrapy_ucaptcha.callbacks import CallbackListener
@@ -37,12 +36,6 @@ logger = logging.getLogger(__name__)
 
 BUDGET_EXHAUSTED = "budget_exhausted"
 SOLVE_TIMEOUT = "solve_timeout"
-
-#: A task's first poll comes when two in three of the last solves of its type were done, then one
-#: poll every ``UCAPTCHA_POLL_INTERVAL``: polling earlier costs getTaskResult calls, later costs
-#: time. With log-normal solve times (sigma 0.5) and an interval of a third of their median, that
-#: is about 1.8 calls per task and a lag of about the interval (see benchmarks/README.md).
-FIRST_POLL_QUANTILE = 2 / 3
 
 
 @dataclass(frozen=True)
@@ -92,7 +85,12 @@ class Solver:
         self.stop_reason: str | None = None
         self.in_flight = 0
         self.closed = False
-        self._observed: defaultdict[str, deque[float]] = defaultdict(lambda: deque(maxlen=50))
+        self.polls = PollPlanner(
+            interval=config.poll_interval,
+            first_poll=config.first_poll,
+            priors=config.solve_time_prior,
+            callbacks=callbacks is not None,
+        )
 
     def close(self) -> None:
         """The crawl is closing: every poll loop ends at its next step. (A cancellation alone is
@@ -107,16 +105,9 @@ class Solver:
             self._on_stop(reason)
 
     def first_poll_delay(self, task_type: str) -> float:
-        """Seconds to wait before the first poll: ``UCAPTCHA_FIRST_POLL`` if set; else, once three
-        tasks of this type were solved, the time by which :data:`FIRST_POLL_QUANTILE` of the last
-        (up to 50) were done, shorter or longer than the poll interval; else the poll interval."""
-        if self.config.first_poll is not None:
-            return self.config.first_poll
-        seen = self._observed.get(task_type)
-        if seen and len(seen) >= 3:
-            ordered = sorted(seen)
-            return ordered[math.ceil(FIRST_POLL_QUANTILE * len(ordered)) - 1]
-        return self.config.poll_interval
+        """Seconds from creating a task of ``task_type`` to its first poll (see
+        :mod:`scrapy_ucaptcha.polling`)."""
+        return self.polls.schedule(task_type).first
 
     async def solve(
         self,
@@ -183,12 +174,14 @@ class Solver:
         self.stats.inc(keys.TASKS_CREATED)
         logger.debug("uCaptcha task %s created (%s) for %s", task_id, task_type, domain)
         deadline = started + self.config.solve_timeout
-        delay = self.first_poll_delay(task_type)
+        schedule = self.polls.schedule(task_type)
         if callbacks is not None:
             callbacks.expect(task_id)
         try:
             while result.is_pending:
-                await self._wait(task_id, max(0.0, min(delay, deadline - loop.time())))
+                now = loop.time()
+                delay = started + schedule.next_after(now - started) - now
+                await self._wait(task_id, max(0.0, min(delay, deadline - now)))
                 if self.closed:
                     raise asyncio.CancelledError
                 result = await self._api(self.client.get_task_result(task_id), task_id)
@@ -200,7 +193,6 @@ class Solver:
                         task_id=task_id,
                         retry=True,
                     )
-                delay = self.config.poll_interval
         except asyncio.CancelledError:
             self.stats.inc(keys.TASKS_ABANDONED)  # closing or stopped: the API may still charge it
             raise
@@ -237,7 +229,7 @@ class Solver:
         self.stats.inc(f"{keys.TASKS_READY}/{task_type}")
         self.stats.add_cost(cost, domain)
         self.stats.solve_time(solve_ms)
-        self._observed[task_type].append(solve_ms / 1000)
+        self.polls.observe(task_type, solve_ms / 1000)
         token = result.token
         if token is None:
             raise SolveFailed(

@@ -13,13 +13,20 @@ an exact host before a wildcard host before ``"*"``, and a longer path before a 
 from __future__ import annotations
 
 import fnmatch
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
+
+from scrapy_ucaptcha.planner import (
+    DEFAULT_TOKEN_FIELDS,
+    KEY_FIELDS,
+    build_task,
+    family_of,
+    kind_for_task_type,
+)
 
 __all__ = [
     "DEFAULT_TASK_TYPES",
@@ -386,6 +393,13 @@ class TemplateSet:
                 return entry.template
         return _DEFAULT
 
+    def get(self, pattern: str) -> Template:
+        """The template of ``pattern`` (as :meth:`for_url` returned it), or the default one."""
+        for entry in self.entries:
+            if entry.template.pattern == pattern:
+                return entry.template
+        return _DEFAULT
+
 
 _DEFAULT = Template()
 
@@ -401,167 +415,9 @@ def _check_complete(template: Template) -> None:
             f"template {template.pattern!r}: with detect 'builtin': False the task needs a 'type'"
         )
     kind = kind_for_task_type(task_type, template.task.get("version"))
-    key_field = _KEY_FIELDS.get(family_of(kind), "websiteKey")
+    key_field = KEY_FIELDS.get(family_of(kind), "websiteKey")
     if kind not in ("image", "custom") and not template.task.get(key_field):
         raise ValueError(
             f"template {template.pattern!r}: with detect 'builtin': False a {task_type} task "
             f"needs its {key_field!r} (the page cannot provide it)"
         )
-
-
-#: Which task field each extracted challenge parameter fills, per kind.
-_PARAM_FIELDS: Mapping[str, Mapping[str, str]] = MappingProxyType(
-    {
-        "recaptcha": MappingProxyType(
-            {
-                "data_s": "recaptchaDataSValue",
-                "api_domain": "apiDomain",
-                "action": "pageAction",
-                "enterprise_payload": "enterprisePayload",
-            }
-        ),
-        "hcaptcha": MappingProxyType({"rqdata": "rqdata"}),
-        "turnstile": MappingProxyType({"action": "action", "cdata": "cData"}),
-        "funcaptcha": MappingProxyType({"api_subdomain": "funcaptchaApiJSSubdomain"}),
-        "geetest": MappingProxyType(
-            {
-                "version": "version",
-                "challenge": "challenge",
-                "api_server": "geetestApiServerSubdomain",
-            }
-        ),
-        "aws_waf": MappingProxyType(
-            {
-                "iv": "iv",
-                "context": "context",
-                "captcha_script": "captchaScript",
-                "challenge_script": "challengeScript",
-            }
-        ),
-    }
-)
-
-#: The task field that carries the site key, where it is not ``websiteKey``.
-_KEY_FIELDS: Mapping[str, str] = MappingProxyType(
-    {"funcaptcha": "websitePublicKey", "geetest": "gt"}
-)
-
-#: The form field a presolved token goes into, per kind family.
-DEFAULT_TOKEN_FIELDS: Mapping[str, str] = MappingProxyType(
-    {
-        "recaptcha": "g-recaptcha-response",
-        "hcaptcha": "h-captcha-response",
-        "turnstile": "cf-turnstile-response",
-        "image": "captcha",
-        "funcaptcha": "fc-token",
-        "geetest": "geetest_validate",
-        "friendly_captcha": "frc-captcha-solution",
-        "mtcaptcha": "mtcaptcha-verifiedtoken",
-        "yandex_smartcaptcha": "smart-token",
-        "aws_waf": "aws-waf-token",
-        "custom": "captcha-response",
-    }
-)
-
-_FAMILIES = (
-    "recaptcha",
-    "hcaptcha",
-    "turnstile",
-    "image",
-    "funcaptcha",
-    "geetest",
-    "friendly_captcha",
-    "mtcaptcha",
-    "yandex_smartcaptcha",
-    "aws_waf",
-)
-
-
-def family_of(kind: str) -> str:
-    """``recaptcha``, ``hcaptcha``, ``turnstile``, ``image``, ``funcaptcha``, ``geetest``,
-    ``friendly_captcha``, ``mtcaptcha``, ``yandex_smartcaptcha``, ``aws_waf`` or ``custom``."""
-    for family in _FAMILIES:
-        if kind.startswith(family):
-            return family
-    return "custom"
-
-
-def kind_for_task_type(task_type: str, version: object = None) -> str:
-    """Guess the challenge kind of a createTask type name (for rule-only challenges and stats);
-    ``version`` is the task's ``version`` field (GeeTest 3 or 4)."""
-    name = task_type.lower()
-    if "geetest" in name:
-        return "geetest_v4" if str(version) == "4" else "geetest_v3"
-    if "funcaptcha" in name or "arkose" in name:
-        return "funcaptcha"
-    if "friendly" in name:
-        return "friendly_captcha"
-    if "mtcaptcha" in name:
-        return "mtcaptcha"
-    if "yandex" in name:
-        return "yandex_smartcaptcha"
-    if "amazon" in name or "awswaf" in name:
-        return "aws_waf_captcha"
-    if "recaptchav3" in name:
-        return "recaptcha_v3"
-    if "enterprise" in name and "recaptcha" in name:
-        return "recaptcha_enterprise"
-    if "recaptcha" in name or "nocaptcha" in name:
-        return "recaptcha_v2"
-    if "hcaptcha" in name or "hardcaptcha" in name:
-        return "hcaptcha"
-    if "turnstile" in name:
-        return "turnstile"
-    if "image" in name:
-        return "image"
-    return "custom"
-
-
-def build_task(
-    template: Template,
-    *,
-    kind: str,
-    page_url: str,
-    sitekey: str | None,
-    params: Mapping[str, Any],
-    task_types: Mapping[str, str],
-) -> dict[str, Any]:
-    """The createTask ``task`` for a challenge: the template's fields, the page's for the rest."""
-    task: dict[str, Any] = dict(template.task)
-    if "type" not in task and kind == "recaptcha_enterprise" and params.get("version") == "v3":
-        task["type"] = task_types["recaptcha_v3"]  # a score-based Enterprise key
-        task.setdefault("isEnterprise", True)
-    if "type" not in task:
-        if kind not in task_types:
-            raise ValueError(
-                f"no task type for a {kind!r} challenge: give the template a task 'type'"
-            )
-        task["type"] = task_types[kind]
-    if kind == "image":
-        return task
-    task.setdefault("websiteURL", page_url)
-    family = family_of(kind)
-    if sitekey:
-        task.setdefault(_KEY_FIELDS.get(family, "websiteKey"), sitekey)
-    for param, task_field in _PARAM_FIELDS.get(family, {}).items():
-        value = params.get(param)
-        if value not in (None, "", {}):
-            task.setdefault(task_field, value)
-    if family == "funcaptcha" and params.get("data_blob"):
-        task.setdefault("data", json.dumps({"blob": params["data_blob"]}))
-    if kind == "geetest_v4":
-        task.setdefault("version", 4)
-        init: dict[str, Any] = {"captcha_id": task.get("gt", sitekey)}
-        if params.get("risk_type"):
-            init["riskType"] = params["risk_type"]
-        task.setdefault("initParameters", init)
-    if kind == "geetest_v3" and not task.get("challenge"):
-        raise ValueError(
-            "this GeeTest v3 page has no 'challenge' (its script fetches one): give the "
-            "template's task a fresh 'challenge'"
-        )
-    if kind == "recaptcha_v2_invisible" or params.get("invisible"):
-        task.setdefault("isInvisible", True)
-    if family == "recaptcha" and params.get("enterprise") and "Enterprise" not in task["type"]:
-        task.setdefault("isEnterprise", True)
-    return task

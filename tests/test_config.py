@@ -91,7 +91,8 @@ def test_defaults_match_the_dataclass_defaults() -> None:
     for f in dataclasses.fields(Config):
         if f.name in ("api_key", "templates", "task_types", "detectors"):
             continue
-        assert getattr(config, f.name) == f.default, f.name
+        default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+        assert getattr(config, f.name) == default, f.name
 
 
 def test_config_is_frozen_and_read_only() -> None:
@@ -379,6 +380,11 @@ BAD_VALUES: list[tuple[str, Any]] = [
     ("UCAPTCHA_POLL_INTERVAL", [5]),
     ("UCAPTCHA_FIRST_POLL", -0.5),
     ("UCAPTCHA_FIRST_POLL", "soon"),
+    ("UCAPTCHA_SOLVE_TIME_PRIOR", {"RecaptchaV2TaskProxyless": 0}),
+    ("UCAPTCHA_SOLVE_TIME_PRIOR", {"RecaptchaV2TaskProxyless": "15"}),
+    ("UCAPTCHA_SOLVE_TIME_PRIOR", {"RecaptchaV2TaskProxyless": True}),
+    ("UCAPTCHA_SOLVE_TIME_PRIOR", {"RecaptchaV2TaskProxyless": float("inf")}),
+    ("UCAPTCHA_SOLVE_TIME_PRIOR", [15]),
     ("UCAPTCHA_SOLVE_TIMEOUT", 0),
     ("UCAPTCHA_SOLVE_TIMEOUT", "nan"),
     ("UCAPTCHA_BUDGET", -1),

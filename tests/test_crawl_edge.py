@@ -28,6 +28,7 @@ from crawling import (
     settings_for,
 )
 from scrapy import FormRequest, Request, signals
+from scrapy.core.scheduler import Scheduler
 from scrapy.crawler import Crawler
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import HtmlResponse, JsonRequest, Response
@@ -297,11 +298,68 @@ async def test_reissued_request_refused_without_retry_reaches_the_errback_once()
         path = guarded(env)[0]
         settings = rules({"stage": "request", **VERIFY, "action": "refuse"})
         result = await run(env, [page(path)], RETRY_ENABLED=False, **settings)
-        assert isinstance(result.only(path).error, TxConnectionRefused)
+        error = result.only(path).error
+        assert isinstance(error, CaptchaSolveError)
+        assert error.code == "download_failed"
+        assert isinstance(error.__cause__, TxConnectionRefused)
+        assert len(error.task_ids) == 1
         assert result.reason == "finished"
         assert "ucaptcha/solved" not in result.stats
-        assert "ucaptcha/gave_up" not in result.stats
+        assert result.stats["ucaptcha/gave_up"] == 1
         assert result.stats["ucaptcha/tasks/created"] == 1
+        assert middleware_of(result).waiting == 0
+
+
+@deferred_f_from_coro_f
+async def test_reissued_request_refused_every_time_keeps_its_ticket_through_retries() -> None:
+    async with environment() as env:
+        path = guarded(env)[0]
+        settings = rules({"stage": "request", **VERIFY, "action": "refuse"})
+        result = await run(env, [page(path)], RETRY_TIMES=2, **settings)
+        error = solve_error(result, path)
+        assert error.code == "download_failed"
+        assert isinstance(error.__cause__, TxConnectionRefused)
+        assert error.task_ids == (env.sim.tasks[next(iter(env.sim.tasks))].id,)
+        assert fired(result)["0"] == 3  # the re-issue and RetryMiddleware's two copies
+        assert result.all_stats["retry/count"] == 2
+        assert result.all_stats["retry/max_reached"] == 1
+        assert result.stats["ucaptcha/gave_up"] == 1
+        assert result.stats["ucaptcha/challenges"] == 1
+        assert "ucaptcha/abandoned" not in result.stats
+        assert middleware_of(result).waiting == 0
+
+
+class RefusingScheduler(Scheduler):
+    """A scheduler that cannot store the first request carrying a token (as a queue whose
+    serialiser fails would)."""
+
+    refused = 0
+
+    def enqueue_request(self, request: Request) -> bool:
+        state = request.meta.get(STATE_KEY)
+        if isinstance(state, dict) and state.get("solution") and not self.refused:
+            self.refused += 1
+            raise ValueError("cannot store this request")
+        return super().enqueue_request(request)
+
+
+@deferred_f_from_coro_f
+async def test_reissue_the_engine_cannot_take_ends_in_the_errback_as_internal(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with environment() as env:
+        path = guarded(env)[0]
+        result = await run(env, [page(path)], SCHEDULER=RefusingScheduler)
+        error = solve_error(result, path)
+        assert error.code == "internal"
+        assert "cannot store this request" in error.reason
+        assert len(error.task_ids) == 1
+        assert error.task_ids[0] in env.sim.tasks
+        assert result.stats["ucaptcha/gave_up"] == 1
+        assert result.stats["ucaptcha/tasks/created"] == 1
+        assert "ucaptcha/abandoned" not in result.stats
+        assert middleware_of(result).waiting == 0
+        assert any("could not be handed back" in m for m in errors_logged(caplog))
 
 
 @deferred_f_from_coro_f
@@ -580,10 +638,17 @@ async def test_domain_leader_refused_on_reissue_lets_the_followers_solve() -> No
             **settings,
         )
         outcomes = [result.only(p) for p in ZONE]
-        refused = [o for o in outcomes if isinstance(o.error, TxConnectionRefused)]
+        refused = [
+            o
+            for o in outcomes
+            if isinstance(o.error, CaptchaSolveError)
+            and o.error.code == "download_failed"
+            and isinstance(o.error.__cause__, TxConnectionRefused)
+        ]
         assert len(refused) == 1
         assert all(o.title for o in outcomes if o not in refused)
         assert len(env.sim.tasks) == 2
+        assert result.stats["ucaptcha/gave_up"] == 1
         assert result.reason == "finished"
 
 

@@ -1,0 +1,100 @@
+"""The parking lot: requests waiting for their token, outside the downloader.
+
+A challenged request is parked here while its task is solved, and leaves exactly once, through
+:meth:`ParkingLot.leave`: re-issued with its token, failed, or kept at a stop. Whoever gets it
+from ``leave`` hands it back; anyone else gets ``None`` and does nothing, so "each request ends
+exactly once" is decided in one place.
+
+A request handed back to the engine carries a ticket (``meta["_ucaptcha_ticket"]``) until its
+answer or its error comes back through the middleware (tickets are plain strings, so they survive
+Scrapy's retries, which copy the meta, and serialisation); the lot keeps the tickets it issued.
+Parked requests and tickets are what keeps the spider open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from itertools import count
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from scrapy import Request
+
+    from scrapy_ucaptcha.planner import TaskPlan
+    from scrapy_ucaptcha.state import RequestState
+    from scrapy_ucaptcha.templates import Template
+
+__all__ = ["Parked", "ParkingLot"]
+
+
+@dataclass(eq=False)
+class Parked:
+    """A request waiting for its token, and what re-issuing it needs (not the page)."""
+
+    id: int
+    request: Request
+    state: RequestState
+    template: Template
+    plan: TaskPlan
+    job: asyncio.Task[None] | None = None
+
+
+class ParkingLot:
+    """Parked requests (by id) and the tickets of requests handed back."""
+
+    def __init__(self) -> None:
+        self._ids = count(1)
+        self._parked: dict[int, Parked] = {}  # waiting for a slot or for their task
+        self._tickets: set[str] = set()  # handed back to the engine, not answered yet
+
+    def park(
+        self, request: Request, state: RequestState, template: Template, plan: TaskPlan
+    ) -> Parked:
+        parked = Parked(next(self._ids), request, state, template, plan)
+        self._parked[parked.id] = parked
+        return parked
+
+    def __contains__(self, parked_id: object) -> bool:
+        return parked_id in self._parked
+
+    def __len__(self) -> int:
+        return len(self._parked)
+
+    def parked(self) -> list[Parked]:
+        return list(self._parked.values())
+
+    def leave(self, parked: Parked) -> bool:
+        """Take ``parked`` out of the lot: ``True`` the first time, ``False`` ever after."""
+        return self._parked.pop(parked.id, None) is not None
+
+    def leave_all(self) -> list[Parked]:
+        """Take every parked request out (a stop): the caller ends each one."""
+        parked, self._parked = list(self._parked.values()), {}
+        return parked
+
+    # --- tickets --------------------------------------------------------------------------------
+
+    def issue(self) -> str:
+        """A new ticket for a request about to be handed back."""
+        ticket = uuid.uuid4().hex
+        self._tickets.add(ticket)
+        return ticket
+
+    def settle(self, ticket: object) -> bool:
+        """The request carrying ``ticket`` got its answer; ``True`` if the ticket was ours."""
+        if not isinstance(ticket, str) or ticket not in self._tickets:
+            return False
+        self._tickets.discard(ticket)
+        return True
+
+    @property
+    def tickets(self) -> int:
+        return len(self._tickets)
+
+    def drop_tickets(self) -> int:
+        """Forget every ticket still out (their requests were dropped); how many there were."""
+        dropped = len(self._tickets)
+        self._tickets.clear()
+        return dropped
