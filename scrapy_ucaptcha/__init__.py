@@ -2,9 +2,16 @@
 
 from scrapy_ucaptcha._version import __version__
 from scrapy_ucaptcha.addon import Addon
-from scrapy_ucaptcha.client import RateLimit, TaskResult, TaskStatus, UCaptchaClient
+from scrapy_ucaptcha.client import (
+    CaptchaClient,
+    RateLimit,
+    TaskResult,
+    TaskStatus,
+    UCaptchaClient,
+)
 from scrapy_ucaptcha.config import Config, ConfigError
 from scrapy_ucaptcha.detection import Challenge, Detector
+from scrapy_ucaptcha.dialects import DIALECTS, Dialect
 from scrapy_ucaptcha.errors import (
     CaptchaSolveError,
     UCaptchaBadTaskError,
@@ -21,12 +28,15 @@ from scrapy_ucaptcha.httpcache import UCaptchaCachePolicy
 from scrapy_ucaptcha.middleware import UCaptchaMiddleware
 
 __all__ = [
+    "DIALECTS",
     "Addon",
+    "CaptchaClient",
     "CaptchaSolveError",
     "Challenge",
     "Config",
     "ConfigError",
     "Detector",
+    "Dialect",
     "RateLimit",
     "TaskResult",
     "TaskStatus",

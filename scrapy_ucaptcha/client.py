@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, TypeAlias, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, cast
 from urllib.parse import urlsplit
 
 from scrapy.utils.defer import deferred_to_future
@@ -34,6 +34,7 @@ from twisted.web.client import (
 )
 
 from scrapy_ucaptcha._version import __version__
+from scrapy_ucaptcha.dialects import Dialect, dialect_for_url, get_dialect
 from scrapy_ucaptcha.errors import (
     UCaptchaProtocolError,
     UCaptchaRateLimitError,
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_API_URL",
+    "CaptchaClient",
     "RateLimit",
     "TaskId",
     "TaskResult",
@@ -162,10 +164,14 @@ class TaskResult:
     task_id: TaskId
     status: TaskStatus
     solution: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-    cost: float | None = None  # USD, on ready
+    cost: float | None = None  # USD, on ready; None when the answer gave none (or none readable)
     solve_time_ms: int | None = None  # on ready
     error_code: str | None = None  # on failed
     error_description: str | None = None
+    #: On failed: whether the provider keeps the price of this failure (see the dialect).
+    charged: bool = False
+    #: On ready: the answer had a ``cost`` that is no number (the token is still good).
+    cost_unreadable: bool = False
 
     @property
     def is_ready(self) -> bool:
@@ -205,6 +211,49 @@ class TaskResult:
         )
 
 
+class CaptchaClient(Protocol):
+    """What the solver needs from a client of a CAPTCHA-solving API.
+
+    :class:`UCaptchaClient` speaks the createTask protocol (in every :mod:`dialect
+    <scrapy_ucaptcha.dialects>`); a client of another protocol implements the same five
+    coroutines and ``dialect`` and works with the solver, the budget and the accounting unchanged:
+
+    * ``create_task(task, *, callback_url=None, selection_mode=None, provider=None)`` → a
+      :class:`TaskResult`, ``processing`` (or ``ready`` when solved at once);
+    * ``get_task_result(task_id)`` → a :class:`TaskResult`; a dead task is a ``failed`` result
+      (``charged`` says whether its price is kept), not an exception;
+    * ``get_balance()`` → USD as a float;
+    * ``report(task_id, *, accepted, family, message)`` → whether a report was sent (False when
+      the provider takes none for that family);
+    * ``close()``.
+
+    Errors are :class:`~scrapy_ucaptcha.errors.UCaptchaError` subclasses, by action. A protocol
+    whose answers carry no price returns ``cost=None``, and the solver's accounting prices the
+    task (a user price table, balance reconciliation, estimates).
+    """
+
+    dialect: Dialect
+
+    async def create_task(
+        self,
+        task: Mapping[str, Any],
+        *,
+        callback_url: str | None = None,
+        selection_mode: str | None = None,
+        provider: str | None = None,
+    ) -> TaskResult: ...
+
+    async def get_task_result(self, task_id: TaskId) -> TaskResult: ...
+
+    async def get_balance(self) -> float: ...
+
+    async def report(
+        self, task_id: TaskId, *, accepted: bool, family: str, message: str
+    ) -> bool: ...
+
+    async def close(self) -> None: ...
+
+
 @dataclass
 class _Answer:
     status: int
@@ -227,6 +276,8 @@ class UCaptchaClient:
     :param max_connections: persistent connections kept to the API host.
     :param on_call: called with the endpoint name before every HTTP call, retries included (for
         counting API usage).
+    :param dialect: the provider's :class:`~scrapy_ucaptcha.dialects.Dialect` (or its name);
+        by default the one of ``api_url``'s host.
     """
 
     def __init__(
@@ -242,6 +293,7 @@ class UCaptchaClient:
         allow_insecure_http: bool = False,
         max_connections: int = 10,
         on_call: Callable[[str], None] | None = None,
+        dialect: Dialect | str | None = None,
     ) -> None:
         if not isinstance(api_key, str) or not api_key.strip():
             raise ValueError("an API key is required")
@@ -256,6 +308,9 @@ class UCaptchaClient:
             raise ValueError("backoff_base and max_retries must be >= 0, max_connections >= 1")
         self._key = api_key.strip()
         self.api_url = check_api_url(api_url, allow_insecure_http=allow_insecure_http)
+        if isinstance(dialect, str):
+            dialect = get_dialect(dialect)
+        self.dialect: Dialect = dialect if dialect is not None else dialect_for_url(self.api_url)
         self.timeout = timeout
         self.max_retries = max_retries
         self.backoff_base = backoff_base
@@ -269,7 +324,10 @@ class UCaptchaClient:
         self._closed = False
 
     def __repr__(self) -> str:
-        return f"UCaptchaClient(api_url={self.api_url!r}, api_key={redact_key(self._key)!r})"
+        return (
+            f"UCaptchaClient(api_url={self.api_url!r}, dialect={self.dialect.name!r}, "
+            f"api_key={redact_key(self._key)!r})"
+        )
 
     # --- public API ---------------------------------------------------------------------------
 
@@ -300,7 +358,9 @@ class UCaptchaClient:
             raise UCaptchaProtocolError(
                 f"createTask answered without a usable taskId (got {type(task_id).__name__})"
             )
-        data.setdefault("status", TaskStatus.PROCESSING.value)
+        if data.get("status") is None:
+            # no status, or null (CapSolver): the task is being solved
+            data["status"] = TaskStatus.PROCESSING.value
         return self._task_result(task_id, data)
 
     async def get_task_result(self, task_id: TaskId) -> TaskResult:
@@ -309,31 +369,67 @@ class UCaptchaClient:
         A failed task comes back as a ``failed`` :class:`TaskResult` whether the API says so with
         ``errorId: 0, status: "failed"`` (uCaptcha) or with ``errorId: 1`` and a task-dead code
         such as ``ERROR_CAPTCHA_UNSOLVABLE`` or an unknown/expired id (compatible providers).
+        A "not ready" error code of the dialect (``CAPTCHA_NOT_READY``…) is a pending task.
         """
+        dialect = self.dialect
         try:
-            data = await self._call("getTaskResult", {"taskId": task_id})
+            data = await self._call(
+                "getTaskResult", {"taskId": task_id}, pending_codes=dialect.pending_codes
+            )
         except UCaptchaTaskDeadError as exc:
             return TaskResult(
                 task_id=task_id,
                 status=TaskStatus.FAILED,
                 error_code=exc.code,
                 error_description=exc.description,
+                charged=(exc.code or "") in dialect.charged_failures,
             )
+        if data.get("errorCode") in dialect.pending_codes and data.get("status") != "ready":
+            return TaskResult(task_id=task_id, status=TaskStatus.PROCESSING)
         return self._task_result(task_id, data)
 
     async def get_balance(self) -> float:
         """The account's balance in USD."""
         data = await self._call("getBalance", {})
-        return self._number(data, "balance", "getBalance", required=True)  # type: ignore[return-value]
+        field_name = self.dialect.balance_field
+        return self._number(data, field_name, "getBalance", required=True)  # type: ignore[return-value]
+
+    async def report(
+        self,
+        task_id: TaskId,
+        *,
+        accepted: bool,
+        family: str = "*",
+        message: str | None = None,
+        code: str | None = None,
+    ) -> bool:
+        """Tell the provider whether the target site accepted a task's solution, at the endpoint
+        its dialect has for tokens of ``family``; False (nothing sent) when it has none."""
+        dialect = self.dialect
+        endpoint = dialect.report_endpoint(family, accepted=accepted)
+        if endpoint is None:
+            return False
+        payload: dict[str, Any] = {"taskId": task_id}
+        if dialect.report_style == "feedback":
+            if message is None:
+                message = (
+                    "Solution accepted successfully"
+                    if accepted
+                    else "Token was rejected by the target site"
+                )
+            result: dict[str, Any] = {"invalid": not accepted, "message": message}
+            if code is not None:
+                result["code"] = code
+            payload["result"] = result
+        await self._call(endpoint, payload)
+        return True
 
     async def feedback_task(
         self, task_id: TaskId, *, invalid: bool, message: str, code: str | None = None
     ) -> None:
-        """Tell the API whether the target site accepted a task's solution."""
-        result: dict[str, Any] = {"invalid": bool(invalid), "message": message}
-        if code is not None:
-            result["code"] = code
-        await self._call("feedbackTask", {"taskId": task_id, "result": result})
+        """Tell the API whether the target site accepted a task's solution (:meth:`report` for
+        any family)."""
+        await self.report(task_id, accepted=not invalid, message=message, code=code)
 
     async def close(self) -> None:
         """Close the client's persistent connections. The client cannot be used afterwards."""
@@ -344,14 +440,24 @@ class UCaptchaClient:
 
     # --- one call, with retries ---------------------------------------------------------------
 
-    async def _call(self, endpoint: str, payload: dict[str, Any]) -> dict[str, Any]:
+    async def _call(
+        self,
+        endpoint: str,
+        payload: dict[str, Any],
+        *,
+        pending_codes: frozenset[str] = frozenset(),
+    ) -> dict[str, Any]:
+        """One call with retries; an error answer whose code is in ``pending_codes`` is returned
+        as data, not raised (nor retried)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.retry_deadline
         attempt = 0
         while True:
             attempt += 1
             try:
-                return await self._call_once(endpoint, payload, deadline - loop.time())
+                return await self._call_once(
+                    endpoint, payload, deadline - loop.time(), pending_codes=pending_codes
+                )
             except UCaptchaRetryableError as exc:
                 delay = self._retry_delay(exc, attempt)
                 if attempt > self.max_retries or loop.time() + delay > deadline:
@@ -376,7 +482,12 @@ class UCaptchaClient:
         return random.uniform(ceiling / 2, ceiling)
 
     async def _call_once(
-        self, endpoint: str, payload: dict[str, Any], deadline: float | None = None
+        self,
+        endpoint: str,
+        payload: dict[str, Any],
+        deadline: float | None = None,
+        *,
+        pending_codes: frozenset[str] = frozenset(),
     ) -> dict[str, Any]:
         """One HTTP call; ``deadline``: seconds left of the whole call's retry budget."""
         if self._closed:
@@ -395,7 +506,7 @@ class UCaptchaClient:
                 f"{endpoint}: network error: {self._scrub(_describe(exc))}"
             ) from None
         self._note_rate_limit(answer.headers)
-        data = self._parse(endpoint, answer)
+        data = self._parse(endpoint, answer, pending_codes)
         logger.debug("uCaptcha %s -> HTTP %d", endpoint, answer.status)
         return data
 
@@ -430,7 +541,9 @@ class UCaptchaClient:
 
     # --- answers ------------------------------------------------------------------------------
 
-    def _parse(self, endpoint: str, answer: _Answer) -> dict[str, Any]:
+    def _parse(
+        self, endpoint: str, answer: _Answer, pending_codes: frozenset[str] = frozenset()
+    ) -> dict[str, Any]:
         status = answer.status
         try:
             data: Any = json.loads(answer.body.decode("utf-8"))
@@ -459,6 +572,8 @@ class UCaptchaClient:
         if error_id == 0 and status < 400:
             return data
         code = data.get("errorCode")
+        if code in pending_codes:
+            return data
         code = self._scrub(code)[:100] if isinstance(code, str) and code else f"HTTP_{status}"
         description = data.get("errorDescription")
         description = self._scrub(
@@ -470,6 +585,8 @@ class UCaptchaClient:
 
     def _task_result(self, task_id: TaskId, data: dict[str, Any]) -> TaskResult:
         raw_status = data.get("status")
+        if raw_status in self.dialect.pending_statuses:
+            raw_status = "idle" if raw_status == "idle" else "processing"
         try:
             status = TaskStatus(raw_status)
         except ValueError:
@@ -492,15 +609,37 @@ class UCaptchaClient:
         solution = data.get("solution")
         if not isinstance(solution, dict) or not solution:
             raise UCaptchaProtocolError(f"task {task_id}: ready without a solution object")
-        cost = self._number(data, "cost", f"task {task_id}")
-        solve_time = self._number(data, "solveTime", f"task {task_id}")
+        cost, unreadable = self._optional_number(data, "cost")
+        if unreadable:
+            logger.warning(
+                "uCaptcha task %s is ready but its cost %r is no number: the token is used, "
+                "its cost counted as unknown",
+                task_id,
+                str(data.get("cost"))[:40],
+            )
+        solve_time, _ = self._optional_number(data, "solveTime")
         return TaskResult(
             task_id=task_id,
             status=status,
             solution=MappingProxyType(dict(solution)),
             cost=cost,
             solve_time_ms=None if solve_time is None else round(solve_time),
+            cost_unreadable=unreadable,
         )
+
+    @classmethod
+    def _optional_number(cls, data: dict[str, Any], name: str) -> tuple[float | None, bool]:
+        """``data[name]`` as a non-negative finite float, or None; and whether it was present but
+        unreadable (a ready answer is never thrown away for a figure)."""
+        if data.get(name) is None:
+            return None, False
+        try:
+            value = cls._number(data, name, name)
+        except UCaptchaProtocolError:
+            return None, True
+        if value is None or not math.isfinite(value) or value < 0:
+            return None, True
+        return value, False
 
     @staticmethod
     def _number(

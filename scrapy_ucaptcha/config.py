@@ -14,6 +14,7 @@ from scrapy.exceptions import NotConfigured
 from scrapy.utils.misc import load_object
 
 from scrapy_ucaptcha.client import DEFAULT_API_URL, UCaptchaClient, check_api_url
+from scrapy_ucaptcha.dialects import DIALECTS, KINDS, Dialect, dialect_for_url, get_dialect
 from scrapy_ucaptcha.templates import DEFAULT_TASK_TYPES, SELECTION_MODES, TemplateSet
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ class Config:
     api_key: str = field(repr=False)
     api_url: str = DEFAULT_API_URL
     allow_insecure_http: bool = False
+    dialect: Dialect = DIALECTS["ucaptcha"]
     templates: TemplateSet = field(default_factory=TemplateSet)
     task_types: Mapping[str, str] = field(
         default_factory=lambda: MappingProxyType(dict(DEFAULT_TASK_TYPES))
@@ -87,13 +89,20 @@ class Config:
             api_url = check_api_url(api_url, allow_insecure_http=allow_insecure)
         except ValueError as exc:
             raise ConfigError(f"UCAPTCHA_API_URL: {exc}") from None
-        task_types = dict(DEFAULT_TASK_TYPES)
+        dialect_name = reader.optional_string("UCAPTCHA_DIALECT")
+        try:
+            dialect = (
+                dialect_for_url(api_url) if dialect_name is None else get_dialect(dialect_name)
+            )
+        except ValueError as exc:
+            raise ConfigError(f"UCAPTCHA_DIALECT: {exc}") from None
+        task_types = dict(dialect.task_types)
         overrides = reader.mapping("UCAPTCHA_TASK_TYPES")
         for kind, name in overrides.items():
-            if kind not in DEFAULT_TASK_TYPES or not isinstance(name, str) or not name:
+            if kind not in KINDS or not isinstance(name, str) or not name:
                 raise ConfigError(
                     f"UCAPTCHA_TASK_TYPES: {kind!r} → {name!r} is not a known captcha kind "
-                    f"mapped to a task type name; kinds: {', '.join(sorted(DEFAULT_TASK_TYPES))}"
+                    f"mapped to a task type name; kinds: {', '.join(sorted(KINDS))}"
                 )
             task_types[kind] = name
         try:
@@ -111,6 +120,7 @@ class Config:
             api_key=api_key.strip(),
             api_url=api_url,
             allow_insecure_http=allow_insecure,
+            dialect=dialect,
             templates=templates,
             task_types=MappingProxyType(task_types),
             detectors=reader.detectors("UCAPTCHA_DETECTORS"),
@@ -151,6 +161,7 @@ class Config:
             allow_insecure_http=self.allow_insecure_http,
             max_connections=max_connections or self.max_connections,
             on_call=on_call,
+            dialect=self.dialect,
         )
 
 

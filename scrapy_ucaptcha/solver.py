@@ -23,10 +23,11 @@ from scrapy_ucaptcha.errors import (
     UCaptchaTimeoutError,
 )
 from scrapy_ucaptcha.polling import PollPlanner
+from scrapy_ucaptcha.templates import family_of, kind_for_task_type
 
 if TYPE_CHECKING:
     from scrapy_ucaptcha.callbacks import CallbackListener
-    from scrapy_ucaptcha.client import UCaptchaClient
+    from scrapy_ucaptcha.client import CaptchaClient
     from scrapy_ucaptcha.config import Config
     from scrapy_ucaptcha.stats import StatsRecorder
 
@@ -68,7 +69,7 @@ class Solver:
     def __init__(
         self,
         config: Config,
-        client: UCaptchaClient,
+        client: CaptchaClient,
         stats: StatsRecorder,
         on_stop: Callable[[str], None],
         callbacks: CallbackListener | None = None,
@@ -85,6 +86,8 @@ class Solver:
         self.stop_reason: str | None = None
         self.in_flight = 0
         self.closed = False
+        # task id -> type of the tasks solved lately, for reports (which differ by family)
+        self._solved_types: dict[str, str] = {}
         self.polls = PollPlanner(
             interval=config.poll_interval,
             first_poll=config.first_poll,
@@ -238,6 +241,9 @@ class Solver:
                 task_id=result.task_id,
                 retry=True,
             )
+        self._solved_types[str(result.task_id)] = task_type
+        if len(self._solved_types) > 10_000:
+            del self._solved_types[next(iter(self._solved_types))]
         logger.debug(
             "uCaptcha task %s ready in %d ms, $%.5f, token %s",
             result.task_id,
@@ -280,11 +286,24 @@ class Solver:
         return result
 
     async def feedback(self, task_id: TaskId, *, invalid: bool, message: str) -> None:
-        """Report a solution's fate; failures are logged, never raised."""
+        """Report a solution's fate at the provider's endpoint for its kind of token (the
+        dialect's); failures are logged, never raised."""
+        task_type = self._solved_types.get(str(task_id), "")
+        family = family_of(kind_for_task_type(task_type)) if task_type else "*"
         try:
-            await self.client.feedback_task(task_id, invalid=invalid, message=message)
+            sent = await self.client.report(
+                task_id, accepted=not invalid, family=family, message=message
+            )
         except UCaptchaError as exc:
             logger.info("uCaptcha feedback for task %s not recorded: %s", task_id, exc)
             return
-        if invalid:
+        if not sent:
+            self.stats.inc(keys.FEEDBACK_UNSUPPORTED)
+            logger.debug(
+                "%s takes no report for %s tokens (task %s)",
+                self.client.dialect.title,
+                family,
+                task_id,
+            )
+        elif invalid:
             self.stats.inc(keys.FEEDBACK_INVALID)

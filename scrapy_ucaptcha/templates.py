@@ -20,6 +20,7 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
+from scrapy_ucaptcha.dialects import DIALECTS
 from scrapy_ucaptcha.planner import (
     DEFAULT_TOKEN_FIELDS,
     KEY_FIELDS,
@@ -42,25 +43,9 @@ __all__ = [
     "kind_for_task_type",
 ]
 
-#: createTask type per captcha kind; override with ``UCAPTCHA_TASK_TYPES`` or a template's task.
-DEFAULT_TASK_TYPES: Mapping[str, str] = MappingProxyType(
-    {
-        "recaptcha_v2": "RecaptchaV2TaskProxyless",
-        "recaptcha_v2_invisible": "RecaptchaV2TaskProxyless",
-        "recaptcha_v3": "RecaptchaV3TaskProxyless",
-        "recaptcha_enterprise": "RecaptchaV2EnterpriseTaskProxyless",
-        "hcaptcha": "HCaptchaTaskProxyless",
-        "turnstile": "TurnstileTaskProxyless",
-        "image": "ImageToTextTask",
-        "funcaptcha": "FunCaptchaTaskProxyless",
-        "geetest_v3": "GeeTestTaskProxyless",
-        "geetest_v4": "GeeTestTaskProxyless",
-        "friendly_captcha": "FriendlyCaptchaTaskProxyless",
-        "mtcaptcha": "MtCaptchaTaskProxyless",
-        "yandex_smartcaptcha": "YandexCaptchaTaskProxyless",
-        "aws_waf_captcha": "AmazonTaskProxyless",
-    }
-)
+#: createTask type per captcha kind at uCaptcha; each provider's are in its dialect
+#: (:mod:`scrapy_ucaptcha.dialects`). Override with ``UCAPTCHA_TASK_TYPES`` or a template's task.
+DEFAULT_TASK_TYPES: Mapping[str, str] = DIALECTS["ucaptcha"].task_types
 
 #: ``selectionMode`` values the API knows.
 SELECTION_MODES = ("autoCheapest", "autoFastest", "autoMostReliable", "priority")

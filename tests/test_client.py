@@ -397,7 +397,6 @@ async def test_create_task_without_a_usable_task_id_is_a_protocol_error(
         ({"errorId": 0, "status": "solved"}, "unknown status"),
         ({"errorId": 0, "status": "ready"}, "without a solution"),
         ({"errorId": 0, "status": "ready", "solution": {}}, "without a solution"),
-        ({"errorId": 0, "status": "ready", "solution": {"token": "t"}, "cost": "x"}, "cost"),
         ({"errorId": "0", "status": "ready"}, "errorId"),
     ],
 )

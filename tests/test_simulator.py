@@ -877,6 +877,7 @@ def test_fault_kinds_and_validation() -> None:
         "drop",
         "error_code",
         "rate_limit",
+        "late_answer",
         "stuck",
         "fail",
         "fail_compat",

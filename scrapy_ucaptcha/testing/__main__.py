@@ -25,6 +25,8 @@ from scrapy.utils.defer import deferred_from_coro
 from scrapy.utils.reactor import install_reactor
 from twisted.internet.error import CannotListenError
 
+from scrapy_ucaptcha.testing._sim_dialects import SIM_DIALECTS
+
 # None of these imports installs a reactor: the simulator command installs the asyncio one.
 from scrapy_ucaptcha.testing.demo_site import DemoSite, DemoSiteConfig
 from scrapy_ucaptcha.testing.simulator import Fault, Simulator, SimulatorConfig, SolveTime
@@ -199,6 +201,11 @@ def _add_simulator_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--user-agent", help="userAgent to return with token solutions")
     parser.add_argument("--seed", type=int, help="seed for random solve times")
     parser.add_argument(
+        "--dialect",
+        choices=sorted(SIM_DIALECTS),
+        help="the provider to imitate: answer shapes, ids, codes and report endpoints (ucaptcha)",
+    )
+    parser.add_argument(
         "--fault",
         action="append",
         type=_fault,
@@ -224,7 +231,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
             if value < 0:
                 raise ValueError(f"--{option.replace('_', '-')} cannot be negative")
             setattr(config, option, value)
-    for option in ("user_agent", "secret", "seed"):
+    for option in ("user_agent", "secret", "seed", "dialect"):
         if getattr(args, option) is not None:
             setattr(config, option, getattr(args, option))
     return config

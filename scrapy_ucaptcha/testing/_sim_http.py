@@ -294,6 +294,17 @@ class _SimulatorResource(Resource):
             return self._send(
                 request, call, Answer(429, error_body("ERROR_RATE_LIMIT", description))
             )
+        if kind == "late_answer":
+            watch = _Watch(request)
+            answer = sim._handle(endpoint, payload, call)
+
+            def answer_now() -> None:
+                if not watch.lost:
+                    self._send(request, call, answer, None, watch)
+
+            late = sim._later(fault.delay, answer_now)
+            watch.on_lost(lambda: sim._cancel(late))
+            return NOT_DONE_YET
         if kind == "slow":
             watch = _Watch(request)
 

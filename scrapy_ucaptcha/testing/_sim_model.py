@@ -18,6 +18,7 @@ __all__ = [
     "DEFAULT_API_KEY",
     "FAULT_KINDS",
     "REQUEST_FAULT_KINDS",
+    "TASK_ENDPOINTS",
     "TASK_FAULT_KINDS",
     "Call",
     "CallbackAttempt",
@@ -31,8 +32,23 @@ __all__ = [
 #: The key every simulator accepts unless told otherwise (it is not a real uCaptcha key).
 DEFAULT_API_KEY = "ucap_simulatorkey0123456789abcdef"
 
-#: The JSON API endpoints the simulator serves (paths without the leading slash).
-API_ENDPOINTS = ("createTask", "getTaskResult", "getBalance", "feedbackTask")
+#: The JSON API endpoints the simulator serves (paths without the leading slash); which report
+#: endpoints answer depends on the dialect imitated (the others: ``ERROR_NO_SUCH_METHOD``).
+API_ENDPOINTS = (
+    "createTask",
+    "getTaskResult",
+    "getBalance",
+    "feedbackTask",
+    "reportIncorrect",
+    "reportCorrect",
+    "reportIncorrectRecaptcha",
+    "reportIncorrectHcaptcha",
+    "reportIncorrectImageCaptcha",
+    "reportIncorrectTokenCaptcha",
+    "reportCorrectRecaptcha",
+)
+#: Endpoints that name a task (``taskId``).
+TASK_ENDPOINTS = frozenset(API_ENDPOINTS) - {"createTask", "getBalance"}
 
 
 def mask_key(key: str | None) -> str | None:
@@ -171,6 +187,13 @@ class SimulatorConfig:
     seed: int | None = None
     #: Timeout in seconds of each callback (webhook) request.
     callback_timeout: float = 10.0
+    #: The provider imitated: ``ucaptcha``, ``2captcha``, ``anticaptcha``, ``capsolver`` or
+    #: ``capmonster`` (answer shapes, task ids, error codes, report endpoints, which failures
+    #: are refunded, whether answers carry a cost).
+    dialect: str = "ucaptcha"
+
+    def __post_init__(self) -> None:
+        self.dialect = self._coerce("dialect", self.dialect)
 
     def solve_time_for(self, task_type: str, family: str) -> SolveTime:
         """The solve-time distribution for a task type."""
@@ -225,6 +248,12 @@ class SimulatorConfig:
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
                 raise ValueError("seed must be an integer or null")
             return value
+        if name == "dialect":
+            from scrapy_ucaptcha.testing._sim_dialects import SIM_DIALECTS  # noqa: PLC0415
+
+            if value not in SIM_DIALECTS:
+                raise ValueError(f"dialect must be one of {', '.join(sorted(SIM_DIALECTS))}")
+            return value
         if name in ("secret", "user_agent"):
             if not isinstance(value, str) and not (name == "user_agent" and value is None):
                 raise ValueError(f"{name} must be a string")
@@ -246,6 +275,7 @@ class SimulatorConfig:
             "user_agent": self.user_agent,
             "seed": self.seed,
             "callback_timeout": self.callback_timeout,
+            "dialect": self.dialect,
         }
 
 
@@ -277,6 +307,7 @@ FAULT_KINDS: dict[str, str] = {
     "drop": "abort the TCP connection without an answer, unprocessed",
     "error_code": "answer errorId 1 with `code` and HTTP `status` (default from the code table)",
     "rate_limit": "answer 429 ERROR_RATE_LIMIT with exhausted rate-limit headers, unprocessed",
+    "late_answer": "process the request now, send its answer `delay` seconds later",
     "stuck": "the task stays `processing` forever",
     "fail": "the task ends `failed` with `code` (default ERROR_CAPTCHA_UNSOLVABLE), refunded",
     "fail_compat": "as `fail`, but getTaskResult answers errorId 1 + code (HTTP 200)",
@@ -309,6 +340,8 @@ class Fault:
     * ``error_code`` -- ``{"errorId":1,"errorCode":code,...}`` with HTTP ``status`` (default: the
       code's status in the error table, 200 for codes not in it).
     * ``rate_limit`` -- HTTP 429 ``ERROR_RATE_LIMIT`` with ``X-RateLimit-Remaining: 0``.
+    * ``late_answer`` -- the request *is* processed at once (a task created, a callback sent
+      when it is solved...), and its answer is sent ``delay`` seconds later.
 
     ``status`` also replaces the 200 of ``html``, ``malformed_json`` and ``empty_body``.
 
@@ -323,7 +356,7 @@ class Fault:
     * ``bad_token`` -- the task is solved, but with a token the target site rejects, as when a
       provider's worker gets it wrong.
 
-    Matching: ``endpoint`` (``None`` = any of the four API endpoints), ``key`` (the request's
+    Matching: ``endpoint`` (``None`` = any API endpoint), ``key`` (the request's
     ``clientKey``), ``task_type`` (a task type or family; for getTaskResult/feedbackTask the type of
     the task asked about). A fault fires ``times`` times (``None`` = forever), counted in ``fired``;
     then it is removed. At most one request fault fires per request (the first added that matches).

@@ -16,6 +16,14 @@ are read back; callbacks are sent as HTTP GET; requests are rate limited per cli
 (:class:`Fault`) inject server errors, broken bodies, slowness, dropped connections, error codes and
 failing or stuck tasks. Every request is recorded in :attr:`Simulator.calls`.
 
+``SimulatorConfig(dialect=...)`` imitates a createTask-compatible provider instead (``2captcha``,
+``anticaptcha``, ``capsolver``, ``capmonster``): integer task ids where it uses them, its createTask
+and pending answers (CapSolver's ``"status": null``, CapMonster's ``CAPTCHA_NOT_READY`` error),
+string or missing ``cost``, its error codes, ``errorId`` values and HTTP statuses, its report
+endpoints (``reportIncorrect*``/``reportCorrect*``; ``feedbackTask`` only where it exists), the
+task type spellings it knows and whether an unsolvable task is refunded (Anti-Captcha keeps the
+price). :meth:`Simulator.charged` says what the account paid.
+
 Differences from the real service, on purpose: callbacks to loopback/private addresses are allowed;
 ``X-RateLimit-Reset`` has millisecond precision (the real service sends whole seconds);
 ``/_simulator/...`` control endpoints (no key, test-only, never exposed publicly) let another
@@ -51,6 +59,7 @@ from scrapy_ucaptcha.testing._serving import (
     get_reactor,
 )
 from scrapy_ucaptcha.testing._sim_api import (
+    ERRORS,
     TASK_TYPES,
     Answer,
     ApiError,
@@ -59,12 +68,14 @@ from scrapy_ucaptcha.testing._sim_api import (
     parse_task,
     task_family,
 )
+from scrapy_ucaptcha.testing._sim_dialects import SIM_DIALECTS, SimDialect
 from scrapy_ucaptcha.testing._sim_http import build_resource
 from scrapy_ucaptcha.testing._sim_kinds import MORE_TASK_TYPES, more_solution
 from scrapy_ucaptcha.testing._sim_model import (
     DEFAULT_API_KEY,
     FAULT_KINDS,
     REQUEST_FAULT_KINDS,
+    TASK_ENDPOINTS,
     TASK_FAULT_KINDS,
     Call,
     CallbackAttempt,
@@ -127,6 +138,7 @@ class Simulator:
         self._waiters: dict[str, list[Deferred[None]]] = {}
         self._pending_callbacks: set[Deferred[None]] = set()
         self._rng = random.Random(self.config.seed)
+        self._next_int_id = 74_372_499_131
         self._server = LoopbackServer(
             not_running="the simulator is not running",
             already_running="the simulator is already running",
@@ -196,6 +208,22 @@ class Simulator:
     def clear_faults(self) -> None:
         self.faults.clear()
 
+    def charged(self, key: str | None = None) -> float:
+        """USD the simulated provider kept for the tasks of ``key`` (any key: None): the price of
+        every task created, less refunds."""
+        return _money(
+            sum(
+                task.cost
+                for task_id, task in self.tasks.items()
+                if not task.refunded and (key is None or self._task_keys.get(task_id) == key)
+            )
+        )
+
+    @property
+    def dialect(self) -> SimDialect:
+        """The provider imitated (``config.dialect``)."""
+        return SIM_DIALECTS[self.config.dialect]
+
     def count(self, endpoint: str, task_id: str | None = None) -> int:
         """How many requests reached ``endpoint`` (``"createTask"`` or ``"/createTask"``)."""
         name = endpoint.strip("/")
@@ -256,8 +284,10 @@ class Simulator:
             task = payload.get("task")
             if isinstance(task, dict) and isinstance(task.get("type"), str):
                 task_type = task["type"]
-        elif endpoint in ("getTaskResult", "feedbackTask"):
+        elif endpoint in TASK_ENDPOINTS:
             raw_id = payload.get("taskId")
+            if isinstance(raw_id, int) and not isinstance(raw_id, bool):
+                raw_id = str(raw_id)
             if isinstance(raw_id, str):
                 task_id = raw_id
                 if raw_id in self.tasks and self._task_keys.get(raw_id) == key:
@@ -294,17 +324,46 @@ class Simulator:
             if endpoint == "getTaskResult":
                 return self._get_task_result(key, payload)
             if endpoint == "getBalance":
-                return Answer(200, {"errorId": 0, "balance": round(self.balance(key), 6)})
-            if endpoint == "feedbackTask":
-                return self._feedback(key, payload)
+                balance = round(self.balance(key), 6)
+                return Answer(200, {"errorId": 0, "balance": balance, **self.dialect.balance_extra})
+            report = self.dialect.reports.get(endpoint)
+            if report == "either":
+                return self._feedback(key, payload, endpoint)
+            if report is not None:
+                return self._report(key, payload, endpoint, invalid=report == "invalid")
             raise ApiError("ERROR_NO_SUCH_METHOD")
         except ApiError as exc:
+            return self._error_answer(exc)
+
+    def _error_answer(self, exc: ApiError) -> Answer:
+        dialect = self.dialect
+        if dialect.name == "ucaptcha":
             return exc.answer()
+        code = dialect.code(exc.code)
+        description = exc.description or ERRORS.get(exc.code, (200, ""))[1] or code
+        body = {
+            "errorId": dialect.error_id(code),
+            "errorCode": code,
+            "errorDescription": description,
+        }
+        return Answer(dialect.http_status(code), body)
+
+    def _wire_id(self, task: SimTask) -> str | int:
+        return int(task.id) if self.dialect.ids == "int" else task.id
+
+    def _new_id(self) -> str:
+        if self.dialect.ids == "int":
+            self._next_int_id += 1
+            return str(self._next_int_id)
+        return str(uuid.uuid4())
 
     # --- endpoints --------------------------------------------------------------------------------
 
     def _create_task(self, key: str, payload: dict[str, Any], call: Call) -> Answer:
         spec = parse_task(payload.get("task"))
+        known = self.dialect.types
+        if known is not None and spec.type not in known:
+            raise ApiError("TASK_NOT_SUPPORTED", f"Task type {spec.type!r} is not supported")
         callback_url, mode, provider = check_options(payload)
         config = self.config
         cost = _money(config.cost_for(spec.type, spec.family))
@@ -314,7 +373,7 @@ class Simulator:
         self._balances[key] = _money(balance - cost)
         now = self._now()
         task = SimTask(
-            id=str(uuid.uuid4()),
+            id=self._new_id(),
             type=spec.type,
             family=spec.family,
             status="idle",
@@ -344,7 +403,14 @@ class Simulator:
             self._waiters.setdefault(task.id, []).append(done)
             later = done.addCallback(lambda _: Answer(200, self._result_body(task, with_id=True)))
             return Answer(200, {}, later=later)
-        return Answer(200, {"errorId": 0, "taskId": task.id, "status": task.status})
+        created: dict[str, Any] = {"errorId": 0, "taskId": self._wire_id(task)}
+        style = self.dialect.create_status
+        if style == "status":
+            created["status"] = task.status
+        elif style == "null":
+            created = {"errorId": 0, "errorCode": "", "errorDescription": "", **created}
+            created["status"] = None
+        return Answer(200, created)
 
     def _apply_task_faults(self, task: SimTask, key: str) -> None:
         for fault in list(self.faults):
@@ -365,6 +431,8 @@ class Simulator:
 
     def _owned_task(self, key: str, payload: dict[str, Any]) -> SimTask:
         task_id = payload.get("taskId")
+        if isinstance(task_id, int) and not isinstance(task_id, bool):
+            task_id = str(task_id)
         if not isinstance(task_id, str) or not task_id:
             raise ApiError("ERROR_BAD_PARAMETERS", "taskId is required")
         task = self.tasks.get(task_id)
@@ -377,11 +445,50 @@ class Simulator:
     def _get_task_result(self, key: str, payload: dict[str, Any]) -> Answer:
         task = self._owned_task(key, payload)
         task.polls += 1
+        dialect = self.dialect
+        if dialect.name != "ucaptcha":
+            return self._dialect_result(task, dialect)
+        return Answer(200, self._result_body(task))
+
+    def _dialect_result(self, task: SimTask, dialect: SimDialect) -> Answer:
+        """getTaskResult in a compatible provider's shape."""
+        if task.status == "failed":
+            code = dialect.code(task.error_code or "ERROR_CAPTCHA_UNSOLVABLE")
+            body = error_body(code)
+            body["errorId"] = dialect.error_id(code)
+            return Answer(dialect.http_status(code), body)
+        if task.status != "ready":
+            if dialect.pending == "not_ready" and task.status == "processing":
+                body = error_body("CAPTCHA_NOT_READY", "The captcha has not yet been solved")
+                return Answer(200, body)
+            if dialect.pending == "not_ready":
+                pending = {"errorCode": None, "errorDescription": None, "status": "processing"}
+                return Answer(200, {"errorId": 0, **pending})
+            status = task.status if dialect.pending == "status" else "processing"
+            return Answer(200, {"errorId": 0, "status": status})
         return Answer(200, self._result_body(task))
 
     def _result_body(self, task: SimTask, *, with_id: bool = False) -> dict[str, Any]:
         body: dict[str, Any]
-        if task.status == "ready" and task.solution is not None and task.ready_at is not None:
+        dialect = self.dialect
+        if (
+            dialect.name != "ucaptcha"
+            and task.status == "ready"
+            and task.solution is not None
+            and task.ready_at is not None
+        ):
+            body = {"errorId": 0, "status": "ready", "solution": dict(task.solution)}
+            if dialect.cost != "none":
+                body["cost"] = f"{task.cost:.6f}"
+                body["ip"] = "127.0.0.1"
+                body["createTime"] = int(task.created_at)
+                body["endTime"] = int(task.ready_at)
+                body["solveCount"] = "0" if dialect.name == "anticaptcha" else 1
+            if dialect.name == "capsolver":
+                body["taskId"] = task.id
+            if dialect.name == "capmonster":
+                body = {"errorId": 0, "errorCode": None, "errorDescription": None, **body}
+        elif task.status == "ready" and task.solution is not None and task.ready_at is not None:
             body = {
                 "errorId": 0,
                 "status": "ready",
@@ -401,10 +508,24 @@ class Simulator:
         else:
             body = {"errorId": 0, "status": task.status}
         if with_id:
-            body = {"errorId": body["errorId"], "taskId": task.id, **body}
+            body = {"errorId": body["errorId"], "taskId": self._wire_id(task), **body}
         return body
 
-    def _feedback(self, key: str, payload: dict[str, Any]) -> Answer:
+    def _report(self, key: str, payload: dict[str, Any], endpoint: str, *, invalid: bool) -> Answer:
+        """A ``report*`` method: ``{clientKey, taskId}`` → ``{"errorId": 0, ...: "success"}``."""
+        task = self._owned_task(key, payload)
+        task.feedback.append(
+            {
+                "endpoint": endpoint,
+                "invalid": invalid,
+                "message": None,
+                "code": None,
+                "time": self._now(),
+            }
+        )
+        return Answer(200, {"errorId": 0, "status": "success"})
+
+    def _feedback(self, key: str, payload: dict[str, Any], endpoint: str) -> Answer:
         task = self._owned_task(key, payload)
         result = payload.get("result")
         if not isinstance(result, dict):
@@ -417,7 +538,13 @@ class Simulator:
         if code is not None and (isinstance(code, bool) or not isinstance(code, (str, int))):
             raise ApiError("ERROR_BAD_PARAMETERS", "result.code must be a string")
         task.feedback.append(
-            {"invalid": invalid, "message": message, "code": code, "time": self._now()}
+            {
+                "endpoint": endpoint,
+                "invalid": invalid,
+                "message": message,
+                "code": code,
+                "time": self._now(),
+            }
         )
         return Answer(200, {"errorId": 0, "message": "Feedback recorded"})
 
@@ -447,9 +574,10 @@ class Simulator:
             task.status = "ready"
         else:
             task.status, task.error_code, task.solution = "failed", code, None
-            key = self._task_keys[task.id]
-            self._balances[key] = _money(self._balances.get(key, 0.0) + task.cost)
-            task.refunded = True
+            if self.dialect.refund_unsolvable or code != "ERROR_CAPTCHA_UNSOLVABLE":
+                key = self._task_keys[task.id]
+                self._balances[key] = _money(self._balances.get(key, 0.0) + task.cost)
+                task.refunded = True
         for waiter in self._waiters.pop(task.id, []):
             if not waiter.called:
                 waiter.callback(None)
