@@ -37,8 +37,10 @@ class AwsWafCaptchaDetector(BaseDetector):
     triggers = frozenset({HDR_AWS_WAF, CAPTCHA, AWS_CHALLENGE_JS})
 
     def examine(self, page: Page) -> Challenge | None:
-        header = (page.response.headers.get(b"x-amzn-waf-action") or b"").decode("latin-1")
-        header = header.strip().lower()
+        header = ""
+        if HDR_AWS_WAF in page.hits:  # the pre-scan saw the header
+            header = (page.response.headers.get(b"x-amzn-waf-action") or b"").decode("latin-1")
+            header = header.strip().lower()
         if header and header != "captcha":
             return None
         if not header and not (

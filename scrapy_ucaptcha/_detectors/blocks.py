@@ -30,8 +30,10 @@ class CloudflareBlockDetector(BaseDetector):
     def detect_page(self, page: Page) -> Challenge | None:
         if CF_ERROR not in page.hits:
             # a trimmed block page without cf-error-details: only on Cloudflare's error statuses
+            if page.response.status not in (403, 429):
+                return None
             server = page.response.headers.get(b"server") or b""
-            if page.response.status not in (403, 429) or b"cloudflare" not in server.lower():
+            if b"cloudflare" not in server.lower():
                 return None
         return self.examine(page)
 
@@ -57,19 +59,20 @@ _SUCURI_S_RE: Final = re.compile(rb"""\bS\s*=\s*['"][A-Za-z0-9+/=]{16,}['"]""")
 
 class SucuriDetector(BaseDetector):
     """Sucuri CloudProxy: the ``sucuri_cloudproxy_js`` cookie page (``params["blocked"]`` False)
-    and the firewall's block page (True), also known by the ``x-sucuri-block`` header."""
+    and the firewall's 403 block page (True), also known by the ``x-sucuri-block`` header."""
 
     name = "sucuri"
     triggers = frozenset({CLOUDPROXY})
 
     def detect_page(self, page: Page) -> Challenge | None:
+        if CLOUDPROXY in page.hits:
+            return self.examine(page)
+        if page.response.status != 403:  # the firewall blocks with 403
+            return None
         headers = page.response.headers
         if headers.get(b"x-sucuri-block"):
             return self._found(blocked=True)
-        server = (headers.get(b"server") or b"").lower()
-        if CLOUDPROXY not in page.hits and not (
-            b"sucuri" in server and page.response.status == 403
-        ):
+        if b"sucuri" not in (headers.get(b"server") or b"").lower():
             return None
         return self.examine(page)
 
