@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -64,6 +64,8 @@ class Config:
     max_connections: int = 10
     callback_url: str | None = None
     callback_listen: tuple[str, int] | None = None
+    #: Every ``UCAPTCHA_*`` name this configuration was read from (for the start checks).
+    setting_names: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> Config:
@@ -77,7 +79,7 @@ class Config:
                 "scrapy-ucaptcha needs the Twisted asyncio reactor: its API client runs on "
                 "Twisted, which Scrapy's reactorless mode (TWISTED_REACTOR_ENABLED=False) lacks"
             )
-        api_key = settings.get("UCAPTCHA_API_KEY") or os.environ.get("UCAPTCHA_API_KEY", "")
+        api_key = reader.raw_or_none("UCAPTCHA_API_KEY") or os.environ.get("UCAPTCHA_API_KEY", "")
         if not isinstance(api_key, str) or not api_key.strip():
             raise ConfigError(
                 "UCAPTCHA_API_KEY is not set: set it in the settings or in the environment "
@@ -88,7 +90,10 @@ class Config:
         try:
             api_url = check_api_url(api_url, allow_insecure_http=allow_insecure)
         except ValueError as exc:
-            raise ConfigError(f"UCAPTCHA_API_URL: {exc}") from None
+            unlock = ""
+            if urlsplit(api_url).scheme == "http" and not allow_insecure:
+                unlock = " (UCAPTCHA_ALLOW_INSECURE_HTTP = True allows it)"
+            raise ConfigError(f"UCAPTCHA_API_URL: {exc}{unlock}") from None
         dialect_name = reader.optional_string("UCAPTCHA_DIALECT")
         try:
             dialect = (
@@ -116,7 +121,7 @@ class Config:
                 f"got {selection_mode!r}"
             )
         callback_url, callback_listen = reader.callbacks()
-        return cls(
+        config = cls(
             api_key=api_key.strip(),
             api_url=api_url,
             allow_insecure_http=allow_insecure,
@@ -145,6 +150,7 @@ class Config:
             callback_url=callback_url,
             callback_listen=callback_listen,
         )
+        return replace(config, setting_names=frozenset(reader.seen))
 
     def make_client(
         self, *, on_call: Callable[[str], None] | None = None, max_connections: int | None = None
@@ -170,9 +176,15 @@ class _Reader:
 
     def __init__(self, settings: BaseSettings) -> None:
         self.settings = settings
+        self.seen: set[str] = set()
 
     def _raw(self, name: str) -> Any:
+        self.seen.add(name)
         return self.settings.get(name, _MISSING)
+
+    def raw_or_none(self, name: str) -> Any:
+        value = self._raw(name)
+        return None if value is _MISSING else value
 
     def boolean(self, name: str, default: bool) -> bool:
         value = self._raw(name)

@@ -70,22 +70,42 @@ class UCaptchaExtension:
                     self.stats.set_value(keys.BALANCE_END, balance)
         finally:
             await self.client.close()
-        logger.info("%s", self.summary(), extra={"spider": spider})
+        logger.info("%s", self.summary(reason), extra={"spider": spider})
 
-    def summary(self) -> str:
-        """The one-line crawl report."""
+    def summary(self, reason: str | None = None) -> str:
+        """The one-line crawl report: only figures that mean something (no solve time before
+        anything was solved, presolves and abandoned requests when there were any)."""
         get = self.stats.get_value
         start, end = get(keys.BALANCE_START), get(keys.BALANCE_END)
-        balance = (
-            f", balance ${start:.4f} → ${end:.4f}" if start is not None and end is not None else ""
-        )
-        return (
-            f"uCaptcha: {get(keys.CHALLENGES, 0)} challenge(s), {get(keys.SOLVED, 0)} solved, "
-            f"{get(keys.GAVE_UP, 0)} gave up, {get(keys.UNSOLVABLE, 0)} unsolvable, "
-            f"{get(keys.TASKS_CREATED, 0)} task(s), ${get(keys.COST, 0.0):.4f} spent, "
-            f"solve time p50 {get(f'{keys.SOLVE_TIME}/p50', 0)} ms / "
-            f"p95 {get(f'{keys.SOLVE_TIME}/p95', 0)} ms{balance}"
-        )
+        parts: list[str] = []
+        challenges, presolves = get(keys.CHALLENGES, 0), get(keys.PRESOLVED, 0)
+        tasks = get(keys.TASKS_CREATED, 0)
+        if not (challenges or presolves or tasks):
+            parts.append("no challenge met, nothing spent")
+        else:
+            parts.append(f"{challenges} challenge(s)")
+            if presolves:
+                parts.append(f"{presolves} presolve(s)")
+            parts += [
+                f"{get(keys.SOLVED, 0)} solved",
+                f"{get(keys.GAVE_UP, 0)} gave up",
+                f"{get(keys.UNSOLVABLE, 0)} unsolvable",
+            ]
+            abandoned = get(keys.ABANDONED, 0)
+            if abandoned:
+                parts.append(f"{abandoned} abandoned")
+            parts += [f"{tasks} task(s)", f"${get(keys.COST, 0.0):.4f} spent"]
+            p50, p95 = get(f"{keys.SOLVE_TIME}/p50"), get(f"{keys.SOLVE_TIME}/p95")
+            if p50 is not None and p95 is not None:
+                parts.append(f"solve time p50 {p50} ms / p95 {p95} ms")
+        if start is not None and end is not None:
+            parts.append(f"balance ${start:.4f} → ${end:.4f}")
+        elif start is not None:
+            parts.append(f"balance ${start:.4f} at start")
+        line = "uCaptcha: " + ", ".join(parts)
+        if reason is not None and reason.startswith("ucaptcha_"):
+            line += f"; spider closed by scrapy-ucaptcha: {reason}"
+        return line
 
     async def _balance(self, spider: Spider, *, at_start: bool) -> float | None:
         try:

@@ -31,20 +31,23 @@ from urllib.parse import urlsplit
 from scrapy import Request, signals
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.exceptions import DontCloseSpider, IgnoreRequest
+from scrapy.utils.job import job_dir
 from scrapy.utils.reactor import is_asyncio_reactor_installed
 
 from scrapy_ucaptcha import inject
 from scrapy_ucaptcha import stats as keys
 from scrapy_ucaptcha.callbacks import CallbackListener
+from scrapy_ucaptcha.checks import warn_at_start
 from scrapy_ucaptcha.client import truncate_token
 from scrapy_ucaptcha.config import Config, ConfigError
 from scrapy_ucaptcha.errors import CaptchaSolveError
 from scrapy_ucaptcha.jobs import Jobs
+from scrapy_ucaptcha.keep import JobDirKeeper, original
 from scrapy_ucaptcha.parking import ParkingLot
 from scrapy_ucaptcha.planner import PlanError, TaskPlan, plan_task
 from scrapy_ucaptcha.rules import find_challenge
 from scrapy_ucaptcha.scope import DomainScope, Follower
-from scrapy_ucaptcha.solver import Solution, SolveFailed, Solver
+from scrapy_ucaptcha.solver import Reckoning, Solution, SolveFailed, Solver
 from scrapy_ucaptcha.state import (
     ERROR_KEY,
     PARK_KEY,
@@ -103,6 +106,8 @@ class UCaptchaMiddleware:
         self._lifecycle: Lifecycle = "running"
         self._closer: asyncio.Future[None] | None = None
         self._retry: RetryMiddleware | None = None
+        jobdir = job_dir(crawler.settings)
+        self._keeper = JobDirKeeper(jobdir) if jobdir else None
         crawler.signals.connect(self._spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(self._request_scheduled, signal=signals.request_scheduled)
         crawler.signals.connect(self._spider_idle, signal=signals.spider_idle)
@@ -116,6 +121,7 @@ class UCaptchaMiddleware:
                 "scrapy-ucaptcha needs TWISTED_REACTOR = "
                 "'twisted.internet.asyncioreactor.AsyncioSelectorReactor'"
             )
+        warn_at_start(crawler.settings, config, cls)
         return cls(crawler, config)
 
     @property
@@ -153,7 +159,7 @@ class UCaptchaMiddleware:
         self, request: Request, response: Response, spider: Spider | None = None
     ) -> Request | Response:
         meta = request.meta
-        self._settle(request)
+        origin = self._settle(request)
         if meta.get(TASK_KEY) is False or self._closed:
             return response
         state = RequestState.from_meta(meta.get(STATE_KEY))
@@ -181,7 +187,7 @@ class UCaptchaMiddleware:
             return response
         if state is not None and state.solution is not None:
             self._rejected(request, state)
-        return self._park_or_refuse(request, response, challenge, template, state)
+        return self._park_or_refuse(request, response, challenge, template, state, origin=origin)
 
     async def process_exception(
         self, request: Request, exception: BaseException, spider: Spider | None = None
@@ -211,10 +217,14 @@ class UCaptchaMiddleware:
         logger.warning("%s", error, extra={"spider": self.crawler.spider})
         raise error from exception
 
-    def _settle(self, request: Request) -> None:
-        """A request we handed back got its answer (after any redirects) or its error."""
-        if self.lot.settle(request.meta.pop(TICKET_KEY, None)):
-            self._maybe_close()
+    def _settle(self, request: Request) -> Request | None:
+        """A request we handed back got its answer (after any redirects) or its error; return
+        the request as it was before its token, when this process knows it."""
+        settled = self.lot.settle(request.meta.pop(TICKET_KEY, None))
+        if settled is None:
+            return None
+        self._maybe_close()
+        return settled.origin
 
     def _template_for(self, request: Request, pattern: str | None = None) -> Template | None:
         """The template of ``request`` (the one of ``pattern`` for a request we sent), with its
@@ -245,13 +255,15 @@ class UCaptchaMiddleware:
         challenge: Challenge | None,
         template: Template,
         state: RequestState | None,
+        *,
+        origin: Request | None = None,
     ) -> Request:
         """Park ``request`` (return the marker to hand back), or raise its CaptchaSolveError,
-        which goes straight to its errback."""
+        which goes straight to its errback. ``origin``: ``request`` before its token."""
         if state is None:
             state = RequestState(url=request.url, pattern=template.pattern, presolve=not challenge)
         try:
-            return self._park(request, response, challenge, template, state)
+            return self._park(request, response, challenge, template, state, origin=origin)
         except CaptchaSolveError as exc:
             self.stats.inc(keys.GAVE_UP)
             logger.warning("%s", exc, extra={"spider": self.crawler.spider})
@@ -264,16 +276,18 @@ class UCaptchaMiddleware:
         challenge: Challenge | None,
         template: Template,
         state: RequestState,
+        *,
+        origin: Request | None,
     ) -> Request:
         if template.scope == "domain" and not state.presolve:
             key = (template.pattern, urlsplit(request.url).netloc)
             if not (state.leads and state.group == key):
-                join = self.scope.join(key, request, state)
+                join = self.scope.join(key, origin or request, state)
                 if join.action == "follow":
                     self.stats.inc(keys.SHARED)
                     return _marker(request, "following")
                 if join.action == "resend":
-                    self._hand_back(request, join.state, priority=request.priority)
+                    self._hand_back(origin or request, join.state, priority=request.priority)
                     return _marker(request, "resent")
                 state = join.state
         try:
@@ -283,7 +297,7 @@ class UCaptchaMiddleware:
                 assert state.group is not None
                 self._fail_followers(self.scope.fail(state.group), exc)
             raise
-        parked = self.lot.park(request, state, template, plan)
+        parked = self.lot.park(request, state, template, plan, origin)
         if state.leads:
             assert state.group is not None
             self.scope.solving(state.group, parked.id)
@@ -461,7 +475,7 @@ class UCaptchaMiddleware:
         if self._closed or engine is None:
             self.stats.inc(keys.ABANDONED)
             return
-        ticket = meta[TICKET_KEY] = self.lot.issue()
+        ticket = meta[TICKET_KEY] = self.lot.issue(origin)
         try:
             engine.crawl(
                 request.replace(
@@ -582,24 +596,78 @@ class UCaptchaMiddleware:
         self._retry = self.crawler.get_downloader_middleware(RetryMiddleware)
         if self.callbacks is not None:
             self.callbacks.start()
+        if self._keeper is not None:
+            self._resume(spider, self._keeper.load(spider))
+
+    def _resume(self, spider: Spider, requests: list[Request]) -> None:
+        """Crawl again what the last stop kept (``dont_filter``: the dupefilter saw them)."""
+        if not requests:
+            return
+        engine = self.crawler.engine
+        assert engine is not None
+        logger.info(
+            "re-crawling %d request(s) that waited for a CAPTCHA solve when the job last stopped",
+            len(requests),
+            extra={"spider": spider},
+        )
+        self.stats.inc(keys.RESUMED, len(requests))
+        for request in requests:
+            engine.crawl(request)
 
     async def _spider_closed(self, spider: Spider, reason: str) -> None:
         self._lifecycle = "closed"
-        abandoned = self.waiting
+        # what waits, taken before the jobs are cancelled (a cancelled job ends nothing)
+        waiting = [parked.origin for parked in self.lot.leave_all()]
+        waiting += [follower.request for follower in self.scope.take_followers()]
+        handed_back = self.lot.drop_tickets()
         self.solver.close()
         await self._jobs.cancel(self.config.http_timeout)
         # report the last rejected tokens, within one API call's time
         await self._feedback.wait(self.config.http_timeout)
-        if abandoned:
-            self.stats.inc(keys.ABANDONED, abandoned)
+        reckoning = await self.solver.reckon_abandoned(self.config.http_timeout)
+        self._keep(spider, waiting, handed_back, reckoning)
         if self.callbacks is not None:
             if self.callbacks.unknown:
                 self.stats.inc(keys.CALLBACKS_UNKNOWN, self.callbacks.unknown)
             await self.callbacks.stop()
-        self.lot.leave_all()
-        self.lot.drop_tickets()
-        self.scope.clear()
         await self.client.close()
+
+    def _keep(
+        self, spider: Spider, waiting: list[Request], handed_back: int, reckoning: Reckoning
+    ) -> None:
+        """Keep the waiting requests for the next run (with JOBDIR), count what is lost, and say
+        it in one line."""
+        kept, abandoned = 0, len(waiting) + handed_back
+        if self._keeper is not None:
+            # requests handed back are in the scheduler's queue, which JOBDIR keeps
+            kept, refused = self._keeper.save([original(r) for r in waiting], spider)
+            abandoned = len(refused)
+            for request in refused:
+                logger.error(
+                    "%s cannot be kept for the next run (it cannot be serialised)",
+                    request,
+                    extra={"spider": spider},
+                )
+        if kept:
+            self.stats.inc(keys.KEPT, kept)
+        if abandoned:
+            self.stats.inc(keys.ABANDONED, abandoned)
+        if not (waiting or handed_back or reckoning.tasks):
+            return
+        logger.warning(
+            "closed with %d request(s) waiting for a CAPTCHA solve and %d sent back to the "
+            "scheduler: %d kept for the next run, %d abandoned; %d task(s) in flight abandoned, "
+            "%d of them already solved and charged ($%.4f), %d still solving",
+            len(waiting),
+            handed_back,
+            kept,
+            abandoned,
+            reckoning.tasks,
+            reckoning.charged,
+            reckoning.cost,
+            reckoning.pending,
+            extra={"spider": spider},
+        )
 
 
 def _marker(request: Request, park: int | str) -> Request:

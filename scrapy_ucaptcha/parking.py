@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from scrapy_ucaptcha.state import RequestState
     from scrapy_ucaptcha.templates import Template
 
-__all__ = ["Parked", "ParkingLot"]
+__all__ = ["Parked", "ParkingLot", "Settled"]
 
 
 @dataclass(eq=False)
@@ -38,7 +38,15 @@ class Parked:
     state: RequestState
     template: Template
     plan: TaskPlan
+    origin: Request  # the request as it was before any token: what a stop keeps
     job: asyncio.Task[None] | None = None
+
+
+@dataclass(frozen=True)
+class Settled:
+    """A ticket that came back: ``origin`` is the request before its token, if it had one."""
+
+    origin: Request | None
 
 
 class ParkingLot:
@@ -47,12 +55,18 @@ class ParkingLot:
     def __init__(self) -> None:
         self._ids = count(1)
         self._parked: dict[int, Parked] = {}  # waiting for a slot or for their task
-        self._tickets: set[str] = set()  # handed back to the engine, not answered yet
+        # handed back to the engine, not answered yet; with the request before its token
+        self._tickets: dict[str, Request | None] = {}
 
     def park(
-        self, request: Request, state: RequestState, template: Template, plan: TaskPlan
+        self,
+        request: Request,
+        state: RequestState,
+        template: Template,
+        plan: TaskPlan,
+        origin: Request | None = None,
     ) -> Parked:
-        parked = Parked(next(self._ids), request, state, template, plan)
+        parked = Parked(next(self._ids), request, state, template, plan, origin or request)
         self._parked[parked.id] = parked
         return parked
 
@@ -76,18 +90,19 @@ class ParkingLot:
 
     # --- tickets --------------------------------------------------------------------------------
 
-    def issue(self) -> str:
-        """A new ticket for a request about to be handed back."""
+    def issue(self, origin: Request | None = None) -> str:
+        """A new ticket for a request about to be handed back; ``origin``: the request as it was
+        before its token (when it carries one)."""
         ticket = uuid.uuid4().hex
-        self._tickets.add(ticket)
+        self._tickets[ticket] = origin
         return ticket
 
-    def settle(self, ticket: object) -> bool:
-        """The request carrying ``ticket`` got its answer; ``True`` if the ticket was ours."""
+    def settle(self, ticket: object) -> Settled | None:
+        """The request carrying ``ticket`` got its answer; ``None`` if the ticket is not ours
+        (or was settled already)."""
         if not isinstance(ticket, str) or ticket not in self._tickets:
-            return False
-        self._tickets.discard(ticket)
-        return True
+            return None
+        return Settled(self._tickets.pop(ticket))
 
     @property
     def tickets(self) -> int:

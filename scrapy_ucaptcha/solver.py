@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from scrapy_ucaptcha.config import Config
     from scrapy_ucaptcha.stats import StatsRecorder
 
-__all__ = ["Solution", "SolveFailed", "Solver"]
+__all__ = ["Abandoned", "Reckoning", "Solution", "SolveFailed", "Solver"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +49,26 @@ class Solution:
     solution: Mapping[str, Any]
     cost: float
     solve_time_ms: int
+
+
+@dataclass(frozen=True)
+class Abandoned:
+    """A task left in flight when solving was cancelled (the crawl closed or stopped)."""
+
+    task_id: TaskId
+    task_type: str
+    domain: str
+
+
+@dataclass(frozen=True)
+class Reckoning:
+    """What the abandoned tasks came to: ``charged`` were found ready (and paid for), ``pending``
+    were still being solved (the API charges them if they complete)."""
+
+    tasks: int = 0
+    charged: int = 0
+    cost: float = 0.0
+    pending: int = 0
 
 
 class SolveFailed(Exception):
@@ -84,6 +104,7 @@ class Solver:
         self._reserved = 0.0  # what the tasks in flight will likely cost
         self._last_cost: dict[str, float] = {}
         self.stop_reason: str | None = None
+        self.abandoned: list[Abandoned] = []  # tasks left in flight by a cancel
         self.in_flight = 0
         self.closed = False
         # task id -> type of the tasks solved lately, for reports (which differ by family)
@@ -94,6 +115,36 @@ class Solver:
             priors=config.solve_time_prior,
             callbacks=callbacks is not None,
         )
+
+    async def reckon_abandoned(self, timeout: float) -> Reckoning:
+        """Ask once for each abandoned task (within ``timeout`` seconds in all): the cost of those
+        already solved is counted, as they are paid for even though nobody uses their token."""
+        abandoned, self.abandoned = self.abandoned, []
+        if not abandoned:
+            return Reckoning()
+
+        async def ask(task: Abandoned) -> TaskResult | None:
+            try:
+                return await self.client.get_task_result(task.task_id)
+            except UCaptchaError:
+                return None
+
+        jobs = [asyncio.ensure_future(ask(task)) for task in abandoned]
+        done, late = await asyncio.wait(jobs, timeout=timeout)
+        for job in late:
+            job.cancel()
+        charged, cost = 0, 0.0
+        for task, job in zip(abandoned, jobs, strict=True):
+            result = job.result() if job in done else None
+            if result is None or not result.is_ready:
+                continue
+            charged += 1
+            cost += result.cost or 0.0
+            self.spent += result.cost or 0.0
+            self.stats.add_cost(result.cost or 0.0, task.domain)
+        if charged:
+            self.stats.inc(keys.TASKS_ABANDONED_CHARGED, charged)
+        return Reckoning(len(abandoned), charged, round(cost, 6), len(abandoned) - charged)
 
     def close(self) -> None:
         """The crawl is closing: every poll loop ends at its next step. (A cancellation alone is
@@ -178,12 +229,13 @@ class Solver:
         logger.debug("uCaptcha task %s created (%s) for %s", task_id, task_type, domain)
         deadline = started + self.config.solve_timeout
         schedule = self.polls.schedule(task_type)
+        created = loop.time()  # the schedule counts from createTask's answer
         if callbacks is not None:
             callbacks.expect(task_id)
         try:
             while result.is_pending:
                 now = loop.time()
-                delay = started + schedule.next_after(now - started) - now
+                delay = created + schedule.next_after(now - created) - now
                 await self._wait(task_id, max(0.0, min(delay, deadline - now)))
                 if self.closed:
                     raise asyncio.CancelledError
@@ -198,6 +250,7 @@ class Solver:
                     )
         except asyncio.CancelledError:
             self.stats.inc(keys.TASKS_ABANDONED)  # closing or stopped: the API may still charge it
+            self.abandoned.append(Abandoned(task_id, task_type, domain))
             raise
         finally:
             if callbacks is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +17,7 @@ from twisted.python.failure import Failure
 from scrapy_ucaptcha.testing.demo_site import DemoSite, DemoSiteConfig
 from scrapy_ucaptcha.testing.simulator import (
     DEFAULT_API_KEY,
+    Fault,
     Simulator,
     SimulatorConfig,
     SolveTime,
@@ -64,6 +65,8 @@ def settings_for(env: Env, **overrides: Any) -> dict[str, Any]:
         "UCAPTCHA_BACKOFF_MAX": 0.05,
         "HTTPERROR_ALLOW_ALL": True,
         "LOG_LEVEL": "DEBUG",
+        # the telnet console listens on fixed ports (6023-6073): tests listen on free ports only
+        "TELNETCONSOLE_ENABLED": False,
     }
     settings.update(overrides)
     return settings
@@ -100,12 +103,19 @@ class RecordingSpider(Spider):
 
     name = "recording"
 
-    def __init__(self, base: str = "", pages: Iterable[Page] = (), **kwargs: Any) -> None:
+    def __init__(
+        self,
+        base: str = "",
+        pages: Iterable[Page] = (),
+        on_parsed: Callable[[str], object] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.base = base
         self.pages = list(pages)
         self.outcomes: defaultdict[str, list[Outcome]] = defaultdict(list)
         self.parsed_at: dict[str, float] = {}
+        self.on_parsed = on_parsed
 
     async def start(self) -> AsyncIterator[Request]:
         for spec in self.pages:
@@ -134,9 +144,48 @@ class RecordingSpider(Spider):
             )
         )
 
+        if self.on_parsed is not None:
+            self.on_parsed(key)
+
     def errback(self, failure: Failure) -> None:
         key = failure.request.cb_kwargs["key"]  # type: ignore[attr-defined]
         self.outcomes[key].append(Outcome(error=failure.value))
+
+
+class HeldSolves:
+    """Holds every task of the simulator (a ``stuck`` fault) until the spider has parsed all of
+    ``keys``, then releases them: "X happens while solves are pending" without racing a clock.
+
+    Pass :meth:`parsed` as the spider's ``on_parsed``. Should the keys never all be parsed, a
+    guard releases the tasks after ``guard`` seconds so that the crawl ends; ``in_order`` is then
+    false and the test fails instead of hanging.
+    """
+
+    def __init__(self, env: Env, keys: Iterable[str], guard: float = 60.0) -> None:
+        from twisted.internet import reactor
+
+        self.sim = env.sim
+        self.waiting = set(keys)
+        self.fault = env.sim.add_fault(Fault(kind="stuck"))
+        self.released = False
+        self.in_order = False
+        self._reactor: Any = reactor
+        self._guard = self._reactor.callLater(guard, self.release)
+
+    def parsed(self, key: str) -> None:
+        self.waiting.discard(key)
+        if not self.waiting and not self.released:
+            self.in_order = True
+            self._reactor.callLater(0, self.release)
+
+    def release(self) -> None:
+        if self.released:
+            return
+        self.released = True
+        if self._guard.active():
+            self._guard.cancel()
+        self.sim.remove_fault(self.fault)
+        self.sim.release()
 
 
 @dataclass
@@ -161,12 +210,13 @@ async def crawl(
     *,
     spider_cls: type[RecordingSpider] = RecordingSpider,
     expect_all: bool = True,
+    spider_kwargs: dict[str, Any] | None = None,
     **settings: Any,
 ) -> Result:
     """Crawl ``pages``; unless ``expect_all`` is off, check each ended exactly once."""
     pages = list(pages)
     crawler = get_crawler(spider_cls, settings_for(env, **settings))
-    await crawler.crawl_async(base=env.site.url, pages=pages)
+    await crawler.crawl_async(base=env.site.url, pages=pages, **(spider_kwargs or {}))
     spider = crawler.spider
     assert isinstance(spider, RecordingSpider)
     assert crawler.stats is not None

@@ -9,8 +9,9 @@ from typing import Any
 from urllib.parse import parse_qsl, quote_plus, urlsplit
 
 import pytest
+from forms import form_post
 from scrapy import Request
-from scrapy.http import FormRequest, HtmlResponse, JsonRequest
+from scrapy.http import HtmlResponse, JsonRequest
 
 from scrapy_ucaptcha.detection import Challenge, FormLocator
 from scrapy_ucaptcha.inject import InjectError, InjectPlan, apply, prepare, prepare_presolve
@@ -242,9 +243,9 @@ def test_presolve_plan_checks_the_body_before_any_task() -> None:
     json_post = JsonRequest("https://shop.example.com/api/login", data={"user": "bob"})
     with pytest.raises(InjectError, match="form-encoded body"):
         prepare_presolve(InjectSpec(), FIELD, json_post)
-    form_post = FormRequest("https://shop.example.com/login", formdata={"user": "bob"})
+    form = form_post("https://shop.example.com/login", {"user": "bob"})
     with pytest.raises(InjectError, match="JSON object body"):
-        prepare_presolve(InjectSpec(mode="json", name="t"), FIELD, form_post)
+        prepare_presolve(InjectSpec(mode="json", name="t"), FIELD, form)
 
 
 def test_presolve_plan_for_other_modes() -> None:
@@ -258,9 +259,9 @@ def test_presolve_plan_for_other_modes() -> None:
 
 
 def test_own_form_replaces_the_field() -> None:
-    old = FormRequest(
+    old = form_post(
         "https://shop.example.com/login",
-        formdata={"user": "bob", FIELD: "stale", "note": "a&b c"},
+        {"user": "bob", FIELD: "stale", "note": "a&b c"},
         callback=on_page,
         meta={"m": 1},
         priority=3,
@@ -284,7 +285,7 @@ def test_own_form_on_an_empty_post() -> None:
 
 
 def test_own_form_keeps_blank_fields() -> None:
-    old = FormRequest("https://e.com/f", formdata={"empty": "", "a": "1"})
+    old = form_post("https://e.com/f", {"empty": "", "a": "1"})
     new = apply(prepare_presolve(InjectSpec(), FIELD, old), old, TOKEN, {})
     assert ("empty", "") in parse_qsl(new.body.decode(), keep_blank_values=True)
 
@@ -307,7 +308,7 @@ def test_own_form_refuses_a_json_body() -> None:
 
 
 def test_own_form_keeps_a_latin1_body() -> None:
-    old = FormRequest("https://e.com/f", formdata={"name": "café"}, encoding="latin-1")
+    old = form_post("https://e.com/f", {"name": "café"}, encoding="latin-1")
     assert old.body == b"name=caf%E9"
     new = apply(prepare_presolve(InjectSpec(), FIELD, old), old, "tok", {})
     assert new.body == f"name=caf%E9&{FIELD}=tok".encode()

@@ -7,7 +7,8 @@ import pickle
 from typing import Any
 
 import pytest
-from scrapy import FormRequest, Request
+from forms import form_post
+from scrapy import Request
 from scrapy.http import HtmlResponse, JsonRequest
 
 from scrapy_ucaptcha.detection import Challenge, FormLocator
@@ -70,6 +71,18 @@ def test_a_parked_request_leaves_the_lot_exactly_once() -> None:
     assert len(lot) == 0
 
 
+def test_a_ticket_remembers_the_request_before_its_token() -> None:
+    lot = ParkingLot()
+    origin = Request("https://a.example/p")
+    ticket = lot.issue(origin)
+    settled = lot.settle(ticket)
+    assert settled is not None
+    assert settled.origin is origin
+    parked = lot.park(Request("https://a.example/verify"), state(), Template(), a_plan(), origin)
+    assert parked.origin is origin
+    assert lot.park(origin, state(), Template(), a_plan()).origin is origin
+
+
 def test_leave_all_takes_every_parked_request_once() -> None:
     lot = ParkingLot()
     first = lot.park(Request("https://a.example/1"), state(), Template(), a_plan())
@@ -88,10 +101,12 @@ def test_tickets_are_plain_strings_settled_once() -> None:
     assert ticket != other
     assert lot.tickets == 2
     assert round_trip(ticket) == ticket
-    assert lot.settle(ticket) is True
-    assert lot.settle(ticket) is False
-    assert lot.settle(None) is False
-    assert lot.settle(12) is False
+    settled = lot.settle(ticket)
+    assert settled is not None
+    assert settled.origin is None
+    assert lot.settle(ticket) is None
+    assert lot.settle(None) is None
+    assert lot.settle(12) is None
     assert lot.drop_tickets() == 1
     assert lot.tickets == 0
 
@@ -232,7 +247,7 @@ def test_plan_for_a_challenge_page_fills_the_task_and_the_form_plan() -> None:
 
 
 def test_plan_for_a_presolved_request_uses_its_own_form() -> None:
-    request = FormRequest("https://a.example/login", formdata={"user": "u"})
+    request = form_post("https://a.example/login", {"user": "u"})
     template = Template.parse(
         "*", {"presolve": True, "task": {"type": "HCaptchaTaskProxyless", "websiteKey": "K"}}
     )

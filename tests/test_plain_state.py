@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 from crawling import HOST, RecordingSpider, crawl, environment, page
-from scrapy import FormRequest, Request, signals
+from forms import form_fields
+from scrapy import Request, signals
 from scrapy.crawler import Crawler
 from scrapy.utils.defer import deferred_f_from_coro_f
 from scrapy.utils.request import request_from_dict
@@ -71,8 +72,7 @@ class RoundTripSpider(RecordingSpider):
 def login() -> Any:
     return page(
         "/login",
-        cls=FormRequest,
-        formdata={"username": "demo", "password": "demo"},
+        **form_fields({"username": "demo", "password": "demo"}),
         meta={
             "ucaptcha_task": {
                 "presolve": True,

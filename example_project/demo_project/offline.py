@@ -1,9 +1,10 @@
 """Runs the example offline: the uCaptcha simulator and the demo site, in this process, on loopback.
 
-Enabled in ``settings.py`` through ``ADDONS``. When no API key is configured (neither the
-``UCAPTCHA_API_KEY`` setting nor the environment variable), it starts both servers on free
-loopback ports and points ``UCAPTCHA_API_URL``, ``UCAPTCHA_API_KEY`` and ``DEMO_SITE_URL`` at
-them. With a key set it does nothing: the same settings then talk to the real API.
+Enabled in ``settings.py`` through ``ADDONS``. Unless ``DEMO_SITE_URL`` names a demo site of yours,
+it starts both servers on free loopback ports and points ``UCAPTCHA_API_URL``, ``UCAPTCHA_API_KEY``
+and ``DEMO_SITE_URL`` at them, even when a real ``UCAPTCHA_API_KEY`` is exported: the real API is
+used only when you ask for it by setting ``DEMO_SITE_URL``. Offline, the Public Suffix List that
+Scrapy's cookie handling needs comes from tldextract's bundled snapshot instead of the network.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 from typing import TYPE_CHECKING
 
 from scrapy import signals
+from scrapy.settings import SETTINGS_PRIORITIES
 
 from scrapy_ucaptcha.testing.demo_site import DemoSite, DemoSiteConfig
 from scrapy_ucaptcha.testing.simulator import (
@@ -42,8 +44,16 @@ class OfflineDemo:
         return cls(crawler)
 
     def update_settings(self, settings: BaseSettings) -> None:
+        if settings.get("DEMO_SITE_URL"):
+            return  # your demo site, and the API your settings name
         if settings.get("UCAPTCHA_API_KEY") or os.environ.get("UCAPTCHA_API_KEY"):
-            return
+            logger.info(
+                "UCAPTCHA_API_KEY is set, but DEMO_SITE_URL is not: running offline anyway; "
+                "the real API is used only with DEMO_SITE_URL"
+            )
+        # no network: tldextract reads the Public Suffix List it bundles instead of fetching it
+        # (Scrapy's cookie middleware builds its extractor after this, when the crawl starts)
+        os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
         self.simulator = Simulator(
             SimulatorConfig(
                 # realistic spread, scaled down so that the demo finishes in seconds
@@ -57,15 +67,19 @@ class OfflineDemo:
         )
         api_url = self.simulator.start()
         site_url = self.site.start()
-        settings.set("UCAPTCHA_API_KEY", DEFAULT_API_KEY, priority="addon")
-        settings.set("UCAPTCHA_API_URL", api_url, priority="addon")
-        settings.set("DEMO_SITE_URL", site_url, priority="addon")
+        # above any key or URL of the settings: a real key must never reach the simulator
+        for name, value in (
+            ("UCAPTCHA_API_KEY", DEFAULT_API_KEY),
+            ("UCAPTCHA_API_URL", api_url),
+            ("DEMO_SITE_URL", site_url),
+        ):
+            priority = max(settings.getpriority(name) or 0, SETTINGS_PRIORITIES["addon"])
+            settings.set(name, value, priority=priority)
         # the simulator solves in about a second: poll faster than the real API's 5 s advice
         settings.set("UCAPTCHA_POLL_INTERVAL", 1.0, priority="addon")
         self.crawler.signals.connect(self.stop, signal=signals.engine_stopped)
         logger.info(
-            "No UCAPTCHA_API_KEY: running offline against the uCaptcha simulator at %s "
-            "and the demo site at %s",
+            "Running offline against the uCaptcha simulator at %s and the demo site at %s",
             api_url,
             site_url,
         )

@@ -1,9 +1,10 @@
 """Settings of the example project: scrapy-ucaptcha with a template per captcha kind.
 
-Offline (no ``UCAPTCHA_API_KEY``), ``demo_project.offline.OfflineDemo`` starts the uCaptcha
-simulator and the demo site and points the crawl at them. With a key in the environment, the same
-settings talk to the real API; set ``DEMO_SITE_URL`` to a demo site you started with
-``python -m scrapy_ucaptcha.testing serve`` (or adapt the templates to your own site).
+Without ``DEMO_SITE_URL``, ``demo_project.offline.OfflineDemo`` starts the uCaptcha simulator and
+the demo site and points the crawl at them (an exported ``UCAPTCHA_API_KEY`` is then not used).
+With ``DEMO_SITE_URL`` set, the crawl goes there and talks to the API your settings name (the real
+one by default, with your key); the templates below describe the demo site's pages, so adapt them
+to your own site.
 """
 
 import os
@@ -11,6 +12,9 @@ import os
 BOT_NAME = "demo_project"
 SPIDER_MODULES = ["demo_project.spiders"]
 NEWSPIDER_MODULE = "demo_project.spiders"
+# `scrapy crawl` exits with status 3 when scrapy-ucaptcha closes the spider (refused key, empty
+# balance, budget spent), and reports a refusal at start in one line
+COMMANDS_MODULE = "scrapy_ucaptcha.commands"
 
 ADDONS = {
     "scrapy_ucaptcha.Addon": 500,  # the middleware and the extension, at their priorities

@@ -21,7 +21,7 @@ from ._core import (
 from .walls import _GOKU_FIELD_RE, _GOKU_RE, _wall_text
 
 _SCRIPT_RE: Final = re.compile(
-    r"""https://[\w.-]+\.awswaf\.com/[^"'\s<>]*/(captcha|challenge)\.js"""
+    r"""https://[\w.-]{1,200}\.awswaf\.com/[^"'\s<>]{0,500}/(captcha|challenge)\.js"""
 )
 
 
@@ -49,7 +49,8 @@ class AwsWafCaptchaDetector(BaseDetector):
             return None
         text = _wall_text(page)
         goku = _GOKU_RE.search(text)
-        scripts = {m.group(1): m.group(0) for m in map(_SCRIPT_RE.search, page.script_srcs) if m}
+        srcs = [s for s in page.script_srcs if "awswaf.com" in s]
+        scripts = {m.group(1): m.group(0) for m in map(_SCRIPT_RE.search, srcs) if m}
         if not header:
             box = page.is_markup and page.first("//*[@id='captcha-container']") is not None
             if goku is None or not ("captcha" in scripts or box):

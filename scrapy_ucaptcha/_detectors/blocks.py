@@ -8,9 +8,11 @@ from typing import Any, Final
 
 from ._core import CF_ERROR, CLOUDPROXY, BaseDetector, Challenge, ChallengeKind, Page
 
-_CF_CODE_RE: Final = re.compile(rb"""class=["']cf-error-code["'][^>]{0,40}>\s*(\d{3,4})\s*<""")
-_CF_CODE_TEXT_RE: Final = re.compile(rb"[Ee]rror(?:\s+code)?:?\s*(10\d\d)\b")
-_CF_RAY_RE: Final = re.compile(rb"Ray ID:\s*(?:<[^>]{1,80}>\s*)?([0-9a-f]{16})")
+_CF_CODE_RE: Final = re.compile(
+    rb"""class=["']cf-error-code["'][^>]{0,40}>\s{0,20}(\d{3,4})\s{0,20}<"""
+)
+_CF_CODE_TEXT_RE: Final = re.compile(rb"[Ee]rror(?:\s{1,5}code)?:?\s{0,5}(10\d\d)\b")
+_CF_RAY_RE: Final = re.compile(rb"Ray ID:\s{0,20}(?:<[^>]{1,80}>\s{0,20})?([0-9a-f]{16})")
 #: Cloudflare 1xxx codes that mean "blocked" (firewall rule, banned IP or country, bad browser
 #: signature, hotlinking, rate limiting), as opposed to DNS and origin errors.
 _CF_BLOCK_CODES: Final = frozenset(
@@ -54,7 +56,9 @@ class CloudflareBlockDetector(BaseDetector):
         )
 
 
-_SUCURI_S_RE: Final = re.compile(rb"""\bS\s*=\s*['"][A-Za-z0-9+/=]{16,}['"]""")
+#: The firewall block page's title and heading ("Sucuri WebSite Firewall - Access Denied").
+_SUCURI_BLOCK_TEXTS: Final = (b"Sucuri WebSite Firewall", b"Sucuri Website Firewall")
+_SUCURI_S_RE: Final = re.compile(rb"""\bS\s{0,5}=\s{0,5}['"][A-Za-z0-9+/=]{16,65536}['"]""")
 
 
 class SucuriDetector(BaseDetector):
@@ -69,20 +73,15 @@ class SucuriDetector(BaseDetector):
             return self.examine(page)
         if page.response.status != 403:  # the firewall blocks with 403
             return None
-        headers = page.response.headers
-        if headers.get(b"x-sucuri-block"):
+        if page.response.headers.get(b"x-sucuri-block"):
             return self._found(blocked=True)
-        if b"sucuri" not in (headers.get(b"server") or b"").lower():
-            return None
         return self.examine(page)
 
     def examine(self, page: Page) -> Challenge | None:
         body = page.body
         if b"sucuri_cloudproxy_js" in body and _SUCURI_S_RE.search(body):
             return self._found(blocked=False)
-        if page.response.status in (403, 503) and (
-            b"Sucuri WebSite Firewall" in body or b"Sucuri Website Firewall" in body
-        ):
+        if page.response.status == 403 and page.has(*_SUCURI_BLOCK_TEXTS):
             return self._found(blocked=True)
         return None
 

@@ -18,14 +18,16 @@ from .widgets import _attr, _callback, _first, _form, _opt, _target
 
 def _field_in(form: Selector | None, page: Page, names: tuple[str, ...]) -> str | None:
     """The first of ``names`` that is a field of ``form`` (or of the page, without a form)."""
-    scope = form if form is not None else page.sel
-    return next((name for name in names if scope.xpath(".//*[@name=$n]", n=name)), None)
+    return next((name for name in names if page.xpath(".//*[@name=$n]", form, n=name)), None)
 
 
 def _keyed_assignment(shape: re.Pattern[str], keys: str, text: str) -> str | None:
     """A ``key: "<value>"`` / ``key = "<value>"`` in ``text`` (keys: a regex alternation) whose
     value has ``shape``."""
-    pattern = rf"""["']?\b(?:{keys})["']?\s*[:=]\s*["']\s*([^"'\s]{{4,200}})\s*["']"""
+    pattern = (
+        rf"""["']?\b(?:{keys})["']?\s{{0,20}}[:=]\s{{0,20}}["']\s{{0,20}}"""
+        r"""([^"'\s]{4,200})\s{0,20}["']"""
+    )
     for m in re.finditer(pattern, text, re.I):
         if shape.fullmatch(m.group(1)):
             return m.group(1)
@@ -36,9 +38,9 @@ def _keyed_assignment(shape: re.Pattern[str], keys: str, text: str) -> str | Non
 
 _FC_KEY_RE: Final = re.compile(r"[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}")
 _FC_API_RE: Final = re.compile(
-    r"""(?:https?:)?//([\w.-]*(?:arkoselabs\.com|funcaptcha\.com))/(?:v2/(?:([\w-]+)/)?api\.js|fc/)"""
+    r"""(?:https?:)?//([\w.-]{0,100}(?:arkoselabs\.com|funcaptcha\.com))/(?:v2/(?:([\w-]{1,100})/)?(?:api|enforcement)[\w.-]{0,60}\.js|fc/)"""
 )
-_FC_BLOB_RE: Final = re.compile(r"""["']?\bblob["']?\s*:\s*(["'])([^"'\\]{1,8000})\1""")
+_FC_BLOB_RE: Final = re.compile(r"""["']?\bblob["']?\s{0,20}:\s{0,20}(["'])([^"'\\]{1,8000})\1""")
 _FC_BLOB_QUERY_RE: Final = re.compile(r"data(?:%5B|\[)blob(?:%5D|\])=([^&\"'\s<>]{1,8000})")
 _FC_FIELDS: Final = ("fc-token", "verification-token")
 _FC_DEFAULT_HOST: Final = "client-api.arkoselabs.com"
@@ -98,14 +100,14 @@ class FunCaptchaDetector(BaseDetector):
         if callback:
             params["callback"] = callback
         target = widget if widget is not None else field
-        form = _form(page, target, "fc-token", fallback=True)
+        form, bound = _form(page, target, "fc-token", fallback=True)
         token_field = _field_in(form, page, _FC_FIELDS) or "fc-token"
         return Challenge(
             kind=ChallengeKind.FUNCAPTCHA,
             solvable=sitekey is not None,
             sitekey=sitekey,
             params=params,
-            form=page.locate(form, token_field),
+            form=page.locate(form, token_field, bound=bound),
             detector=self.name,
         )
 
@@ -140,7 +142,7 @@ class FriendlyCaptchaDetector(BaseDetector):
         callback = _callback(widget, render)
         if callback:
             params["callback"] = callback
-        form = _form(page, _target(page, widget, render), _FRC_V1_FIELD, fallback=True)
+        form, bound = _form(page, _target(page, widget, render), _FRC_V1_FIELD, fallback=True)
         v2 = any(
             "@friendlycaptcha/sdk" in s or "friendlycaptcha.com" in s for s in page.script_srcs
         )
@@ -154,7 +156,7 @@ class FriendlyCaptchaDetector(BaseDetector):
             solvable=sitekey is not None,
             sitekey=sitekey,
             params=params,
-            form=page.locate(form, token_field),
+            form=page.locate(form, token_field, bound=bound),
             detector=self.name,
         )
 
@@ -193,20 +195,21 @@ class MTCaptchaDetector(BaseDetector):
         action = _keyed_assignment(re.compile(r"[\w-]{1,64}"), "action", js) if config else None
         if action:
             params["action"] = action
-        form = _form(page, widget if widget is not None else field, _MT_FIELD, fallback=True)
+        form, bound = _form(page, widget if widget is not None else field, _MT_FIELD, fallback=True)
         return Challenge(
             kind=ChallengeKind.MTCAPTCHA,
             solvable=sitekey is not None,
             sitekey=sitekey,
             params=params,
-            form=page.locate(form, _MT_FIELD),
+            form=page.locate(form, _MT_FIELD, bound=bound),
             detector=self.name,
         )
 
 
 # --- Yandex SmartCaptcha --------------------------------------------------------------------------
 
-_YSC_KEY_RE: Final = re.compile(r"ysc1_[A-Za-z0-9]{10,80}")
+#: ``ysc1_…`` keys, and the 40-character keys of older captchas.
+_YSC_KEY_RE: Final = re.compile(r"ysc1_[A-Za-z0-9]{10,80}|[A-Za-z0-9]{40}")
 _YSC_FIELD: Final = "smart-token"
 _YSC_API: Final = "smartcaptcha.yandexcloud.net/"
 _YSC_RENDER_RE: Final = re.compile(r"\bsmartCaptcha\.render\s*\(")
@@ -244,12 +247,12 @@ class YandexSmartCaptchaDetector(BaseDetector):
         callback = _callback(widget, render)
         if callback:
             params["callback"] = callback
-        form = _form(page, _target(page, widget, render), _YSC_FIELD, fallback=True)
+        form, bound = _form(page, _target(page, widget, render), _YSC_FIELD, fallback=True)
         return Challenge(
             kind=ChallengeKind.YANDEX_SMARTCAPTCHA,
             solvable=sitekey is not None,
             sitekey=sitekey,
             params=params,
-            form=page.locate(form, _YSC_FIELD),
+            form=page.locate(form, _YSC_FIELD, bound=bound),
             detector=self.name,
         )

@@ -12,13 +12,14 @@ from typing import Any, Final
 from ._core import BaseDetector, Challenge, ChallengeKind, Page, js_calls, js_value, query_param
 from .widgets import _first, _form
 
-_V3_INIT_RE: Final = re.compile(r"\binitGeetest\s*\(")
-_V4_INIT_RE: Final = re.compile(r"\binitGeetest4\s*\(")
+_V3_INIT_RE: Final = re.compile(r"\binitGeetest\s{0,20}\(")
+_V4_INIT_RE: Final = re.compile(r"\binitGeetest4\s{0,20}\(")
 _HEX32_RE: Final = re.compile(r"[0-9a-f]{32}")
 _CHALLENGE_RE: Final = re.compile(r"[0-9a-z]{32,34}")
+_RISK_RE: Final = re.compile(r"[a-z]{2,20}")
 _HOST_RE: Final = re.compile(r"[a-z0-9][a-z0-9.-]{2,100}")
-_APPEND_RE: Final = re.compile(r"""\.appendTo\(\s*(["'])([^"']{1,200})\1""")
-_V4_LOAD_RE: Final = re.compile(r"gcaptcha4\.geetest\.com/load\?[^\"'\s<>]*")
+_APPEND_RE: Final = re.compile(r"""\.appendTo\(\s{0,20}(["'])([^"']{1,200})\1""")
+_V4_LOAD_RE: Final = re.compile(r"gcaptcha4\.geetest\.com/load\?[^\"'\s<>]{0,2000}")
 
 #: The form fields a solution fills, and the solution key of each (GeeTest's own names).
 V3_FIELDS: Final = (
@@ -37,7 +38,7 @@ V4_FIELDS: Final = (
 
 def _assigned(name: str, shape: re.Pattern[str], text: str) -> str | None:
     """``name: "<value>"`` or ``name = "<value>"`` in ``text``, when the value has ``shape``."""
-    pattern = rf"""["']?\b{name}["']?\s*[:=]\s*["']([^"'\s]{{1,200}})["']"""
+    pattern = rf"""["']?\b{name}["']?\s{{0,20}}[:=]\s{{0,20}}["']([^"'\s]{{1,200}})["']"""
     for m in re.finditer(pattern, text):
         if shape.fullmatch(m.group(1)):
             return m.group(1)
@@ -91,15 +92,16 @@ class GeeTestDetector(BaseDetector):
             )
             params["version"] = 4
             risk = _first(js_value(call.options.get("risktype"), js)) if call else None
+            risk = risk or _assigned("riskType", _RISK_RE, js)  # an option after a comment
             if risk:
                 params["risk_type"] = risk
-            form = _form(page, target, "lot_number", fallback=True)
+            form, bound = _form(page, target, "lot_number", fallback=True)
             return Challenge(
                 kind=ChallengeKind.GEETEST_V4,
                 solvable=captcha_id is not None,
                 sitekey=captcha_id,
                 params=params,
-                form=page.locate(form, "captcha_output"),
+                form=page.locate(form, "captcha_output", bound=bound),
                 detector=self.name,
             )
         call = v3_call
@@ -116,12 +118,12 @@ class GeeTestDetector(BaseDetector):
         if server and _HOST_RE.fullmatch(server.lower()):
             params["api_server"] = server.lower()
         target = target if target is not None else v3_field
-        form = _form(page, target, "geetest_challenge", fallback=True)
+        form, bound = _form(page, target, "geetest_challenge", fallback=True)
         return Challenge(
             kind=ChallengeKind.GEETEST_V3,
             solvable=gt is not None and challenge is not None,
             sitekey=gt,
             params=params,
-            form=page.locate(form, "geetest_validate"),
+            form=page.locate(form, "geetest_validate", bound=bound),
             detector=self.name,
         )

@@ -20,7 +20,7 @@ SITEKEYS: Final[dict[str, str]] = {
     "turnstile": "0x4AAAAAAA47mKTaMaEn1L3m",
     "funcaptcha": "6E1C4A2B-3F5D-4E7A-9B8C-D0E1F2A3B4C5",
     "geetest_v3": "c9c4facd1a6feeb80802222cbb74ca8e",
-    "geetest_v4": "54088bb07d2df3c46b79f80300b0abbe",
+    "geetest_v4": "e3a6f1c90b2d4c7e8f5a9b1d0c2e4f6a",
     "friendly_captcha": "FCMDEMOSHOP2026QX",
     "mtcaptcha": "MTPublic-DemoShop7Q",
     "yandex_smartcaptcha": "ysc1_DemoShopSmartKey7Q2X4KqP9r0dE5vB3nW8yZ1aL6cF",

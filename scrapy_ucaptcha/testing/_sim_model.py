@@ -308,7 +308,7 @@ FAULT_KINDS: dict[str, str] = {
     "error_code": "answer errorId 1 with `code` and HTTP `status` (default from the code table)",
     "rate_limit": "answer 429 ERROR_RATE_LIMIT with exhausted rate-limit headers, unprocessed",
     "late_answer": "process the request now, send its answer `delay` seconds later",
-    "stuck": "the task stays `processing` forever",
+    "stuck": "the task stays `processing` until `Simulator.release()`",
     "fail": "the task ends `failed` with `code` (default ERROR_CAPTCHA_UNSOLVABLE), refunded",
     "fail_compat": "as `fail`, but getTaskResult answers errorId 1 + code (HTTP 200)",
     "no_callback": "the task's callback is not sent (recorded as not delivered)",
@@ -348,7 +348,7 @@ class Fault:
     Task kinds (apply to a task created while the fault matches; ``endpoint`` must be ``None`` or
     ``"createTask"``; ``times`` counts tasks):
 
-    * ``stuck`` -- the task stays ``processing`` forever.
+    * ``stuck`` -- the task stays ``processing`` until :meth:`Simulator.release` lets it finish.
     * ``fail`` -- the task ends ``failed`` with ``code`` (default ``ERROR_CAPTCHA_UNSOLVABLE``).
     * ``fail_compat`` -- as ``fail``, but getTaskResult answers the compat shape ``errorId:1`` +
       ``errorCode`` (HTTP 200) instead of ``status:"failed"``.

@@ -44,7 +44,7 @@ from __future__ import annotations
 import logging
 import random
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 import treq
@@ -207,6 +207,25 @@ class Simulator:
 
     def clear_faults(self) -> None:
         self.faults.clear()
+
+    def release(self, task_ids: Iterable[str] | None = None) -> list[str]:
+        """Let tasks held by a ``stuck`` fault finish now (all of them, or those of ``task_ids``).
+
+        Tests use this instead of long solve times: hold the tasks, check what happens meanwhile,
+        release. Returns the ids released, in creation order.
+        """
+        wanted = None if task_ids is None else set(task_ids)
+        released = []
+        for task in self.tasks.values():
+            if not task.stuck or task.ready_at is not None:
+                continue
+            if wanted is not None and task.id not in wanted:
+                continue
+            task.stuck = False
+            released.append(task.id)
+            if task.status == "processing":
+                self._complete(task)
+        return released
 
     def charged(self, key: str | None = None) -> float:
         """USD the simulated provider kept for the tasks of ``key`` (any key: None): the price of
