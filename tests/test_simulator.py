@@ -410,12 +410,16 @@ async def test_token_action_ttl_user_agent_and_secret() -> None:
         assert claims.action == "signup"
 
 
-#: What the task types beyond websiteKey need: their own key field, GeeTest's challenge, AWS's
-#: gokuProps values.
-EXTRA_FIELDS: dict[str, dict[str, Any]] = {
+#: What the cookie-wall task types need besides the page and the proxy.
+WALL_FIELDS: dict[str, dict[str, str]] = {
+    "datadome": {
+        "captchaUrl": "https://geo.captcha-delivery.com/captcha/?initialCid=x&cid=y&t=fe&s=1",
+        "userAgent": "Mozilla/5.0 Test",
+    },
+    "aws_waf": {"iv": "CgAHbCe2GgAAAAAj", "context": "jmYpQ6Wv4mDkB1cLQzR8"},
+    # the token kinds whose key has another name, and GeeTest v3's challenge
     "funcaptcha": {"websitePublicKey": SITEKEY},
     "geetest": {"gt": "a" * 32, "challenge": "b" * 32},
-    "aws_waf": {"iv": "IV", "context": "CTX"},
 }
 
 
@@ -427,26 +431,23 @@ async def test_every_task_type_is_accepted() -> None:
                 task: dict[str, Any] = {"type": task_type, "body": png_b64("7")}
             else:
                 task = {"type": task_type, "websiteURL": PAGE, "websiteKey": SITEKEY}
-                task.update(EXTRA_FIELDS.get(family, {}))
-                if not task_type.lower().endswith("proxyless"):
+                if not task_type.lower().endswith("proxyless") or family in ("datadome",):
                     task["proxy"] = "http://user:pass@203.0.113.7:8080"
+                task.update(WALL_FIELDS.get(family, {}))
             reply = await create(sim, task)
             assert reply.status == 200, (task_type, reply.json)
             assert reply.json["errorId"] == 0
             assert sim.tasks[reply.json["taskId"]].family == family
         assert len(sim.tasks) == len(TASK_TYPES)
-        assert set(TASK_TYPES.values()) == {
-            "recaptcha",
-            "hcaptcha",
-            "turnstile",
-            "image",
+        families = {"recaptcha", "hcaptcha", "turnstile", "image"}
+        families |= {
             "funcaptcha",
             "geetest",
             "friendly_captcha",
             "mtcaptcha",
             "yandex_smartcaptcha",
-            "aws_waf",
         }
+        assert families | {"datadome", "cloudflare", "aws_waf"} == set(TASK_TYPES.values())
 
 
 @deferred_f_from_coro_f
@@ -883,6 +884,7 @@ def test_fault_kinds_and_validation() -> None:
         "fail_compat",
         "no_callback",
         "bad_token",
+        "bad_cost",
     }
     with pytest.raises(ValueError, match="unknown fault kind"):
         Fault("explode")

@@ -134,12 +134,10 @@ class MoreKinds:
         status = self.app.config.challenge_status
         return _page(status, doc(nxt, _REJECTED), kind, f"token_rejected:{why}")
 
-    def _check(
-        self, token: str, kind: str, url: str, now: float, bound: str | None, *, once: bool = True
-    ) -> str | None:
+    def _check(self, token: str, kind: str, url: str, now: float, bound: str | None) -> str | None:
         try:
             self.app.verifier.verify(
-                token, sitekey=self._key(kind), page_url=url, now=now, action=bound, single_use=once
+                token, sitekey=self._key(kind), page_url=url, now=now, action=bound
             )
         except InvalidToken as exc:
             return exc.reason
@@ -336,11 +334,20 @@ class MoreKinds:
     def _aws_waf(self, req: Incoming, match: re.Match[str]) -> Reply:
         kind = "aws_waf_captcha"
         token = req.cookies.get("aws-waf-token", "")
-        why = (
-            self._check(token, "aws_waf", req.url, req.now, self.aws_context, once=False)
-            if token
-            else "missing"
-        )
+        why: str | None = "missing"
+        if token:  # a session cookie: good for every request until it expires
+            try:  # the simulator signs cookie-wall solutions with the wall's name as the key
+                self.app.verifier.verify(
+                    token,
+                    sitekey="aws_waf",
+                    page_url=req.url,
+                    now=req.now,
+                    identity=req.identity,
+                    single_use=False,
+                )
+                why = None
+            except InvalidToken as exc:
+                why = exc.reason
         if why is None:
             text = "Price list: the AWS WAF captcha was passed with the aws-waf-token cookie."
             return _page(200, html.content_page("Price list", text), kind, "token_accepted")

@@ -3,7 +3,7 @@ and the solutions it hands out, each verifiable by the demo site.
 
 Every solution is bound to what the page gave the task, the way the real services bind theirs:
 an Arkose token to the page's data blob, a GeeTest v3 ``validate`` to its ``challenge``, a v4
-``captcha_output`` to its ``lot_number``, an AWS WAF token to the page's ``context``.
+``captcha_output`` to its ``lot_number``. (AWS WAF tasks are the simulator's cookie walls.)
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ _FAMILIES = {
         "YandexCaptchaTaskProxyLess",
         "YandexCaptchaTask",
     ),
-    "aws_waf": ("AmazonTaskProxyless", "AmazonTask", "AntiAwsWafTaskProxyLess", "AntiAwsWafTask"),
 }
 
 #: Task type -> family, for the kinds this module handles.
@@ -55,7 +54,7 @@ KEY_FIELDS = {"funcaptcha": "websitePublicKey", "geetest": "gt"}
 
 
 class _Refusal(ValueError):
-    """A task field is missing or wrong: (error code, description)."""
+    """A task field is missing or wrong; the message names it."""
 
 
 def _text(task: dict[str, Any], name: str) -> str:
@@ -92,9 +91,6 @@ def read_more_fields(family: str, task: dict[str, Any]) -> tuple[str, int | None
         if captcha_id is not None and captcha_id != task.get("gt"):
             raise _Refusal("initParameters.captcha_id differs from gt")
         return "", 4
-    if family == "aws_waf":
-        _text(task, "iv")
-        return _text(task, "context"), None
     return "", None
 
 
@@ -139,6 +135,4 @@ def more_solution(secret: str, task: SimTask, expires_at: float, now: float) -> 
             "validate": validate,
             "seccode": geetest_v3_seccode(validate),
         }
-    if task.family == "aws_waf":
-        return {"cookie": token(task.action)}
     return {"token": token(task.action)}

@@ -313,8 +313,11 @@ FAULT_KINDS: dict[str, str] = {
     "fail_compat": "as `fail`, but getTaskResult answers errorId 1 + code (HTTP 200)",
     "no_callback": "the task's callback is not sent (recorded as not delivered)",
     "bad_token": "the task ends `ready` with a token the site rejects (signed with another secret)",
+    "bad_cost": 'the task\'s ready answer carries a `cost` that is no number (`"abc"`)',
 }
-TASK_FAULT_KINDS = frozenset({"stuck", "fail", "fail_compat", "no_callback", "bad_token"})
+TASK_FAULT_KINDS = frozenset(
+    {"stuck", "fail", "fail_compat", "no_callback", "bad_token", "bad_cost"}
+)
 REQUEST_FAULT_KINDS = frozenset(FAULT_KINDS) - TASK_FAULT_KINDS
 
 _FAULT_FIELDS = ("kind", "endpoint", "key", "task_type", "times", "status", "code", "delay")
@@ -355,6 +358,8 @@ class Fault:
     * ``no_callback`` -- the callback of the task is not sent.
     * ``bad_token`` -- the task is solved, but with a token the target site rejects, as when a
       provider's worker gets it wrong.
+    * ``bad_cost`` -- the task is solved (and charged), but its ready answer's ``cost`` is
+      ``"abc"``.
 
     Matching: ``endpoint`` (``None`` = any API endpoint), ``key`` (the request's
     ``clientKey``), ``task_type`` (a task type or family; for getTaskResult/feedbackTask the type of
@@ -498,10 +503,14 @@ class SimTask:
     callback_url: str | None = None
     selection_mode: str | None = None
     provider: str | None = None
+    #: The exit of the proxy the task was solved through (None: proxyless), see
+    #: ``testing.proxy.exit_for``, and the User-Agent it was solved with.
+    proxy_exit: str | None = None
+    user_agent: str | None = None
     solve_time: float = 0.0  # the sampled solve time, seconds
     processing_at: float | None = None
     ready_at: float | None = None  # when it became ready or failed
-    solution: dict[str, str] | None = None
+    solution: dict[str, Any] | None = None
     error_code: str | None = None
     refunded: bool = False
     feedback: list[dict[str, Any]] = field(default_factory=list)
@@ -512,6 +521,7 @@ class SimTask:
     fail_compat: bool = False
     callback_suppressed: bool = False
     bad_token: bool = False
+    bad_cost: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
