@@ -25,6 +25,7 @@ from typing import Any
 from scrapy.exceptions import IgnoreRequest
 
 __all__ = [
+    "TASKS_SURVIVE_CODES",
     "CaptchaSolveError",
     "ErrorAction",
     "UCaptchaBadTaskError",
@@ -37,6 +38,7 @@ __all__ = [
     "UCaptchaTimeoutError",
     "classify",
     "error_for",
+    "tasks_survive",
 ]
 
 
@@ -118,6 +120,19 @@ CODE_ACTIONS: dict[str, ErrorAction] = {
     "ERROR_KEY_DENIED_ACCESS": _F,
     "ERROR_SETTLEMENT_FAILED": _F,
 }
+
+
+#: Fatal codes that refuse new tasks but leave the tasks already created alive: they were paid for
+#: when created and their polls still answer, so they are waited for and their tokens used. Any
+#: other fatal error (a key that does not exist or was denied, an IP not allowed or banned, a
+#: suspended account) means that no poll can succeed either.
+TASKS_SURVIVE_CODES: frozenset[str] = frozenset({"ERROR_ZERO_BALANCE"})
+
+
+def tasks_survive(code: str | None) -> bool:
+    """Whether the tasks already created outlive a fatal error of ``code``
+    (:data:`TASKS_SURVIVE_CODES`)."""
+    return code is not None and code.upper() in TASKS_SURVIVE_CODES
 
 
 def classify(

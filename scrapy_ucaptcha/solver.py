@@ -2,7 +2,9 @@
 
 One :meth:`Solver.solve` call is one API task. What to do when it fails — create another task, give
 up — is the caller's choice, guided by :attr:`SolveFailed.retry`. Fatal account errors and an
-exhausted budget stop the solver for good; :attr:`Solver.stop_reason` says why.
+exhausted budget stop the solver for good; :attr:`Solver.stop_reason` says why. An exhausted budget
+or balance lets the tasks in flight finish first (their tokens are paid for); any other fatal error
+ends them at once (:func:`~scrapy_ucaptcha.errors.tasks_survive`).
 
 A task stays ours until it is ready, failed, past its deadline or gone at the API: a poll lost to
 the network (after the client's retries) or answered with garbage is polled again later, never
@@ -31,6 +33,7 @@ from scrapy_ucaptcha.errors import (
     UCaptchaRetryableError,
     UCaptchaTaskDeadError,
     UCaptchaTimeoutError,
+    tasks_survive,
 )
 from scrapy_ucaptcha.polling import PollPlanner
 from scrapy_ucaptcha.templates import family_of, kind_for_task_type
@@ -119,7 +122,7 @@ class Solver:
         )
         # open reservations by task type, re-sized when a better price of the type is known
         self._holding: defaultdict[str, set[Reservation]] = defaultdict(set)
-        self._stop_pending: str | None = None  # the budget stop, once no task is in flight
+        self._stop_pending: str | None = None  # a stop passed on once no task is in flight
         #: The figures when the budget was exhausted (no further task fits).
         self.budget_reached: BudgetExhausted | None = None
         #: Tasks in flight when the budget was first full (a task had to wait, or was refused):
@@ -455,8 +458,13 @@ class Solver:
     def _fatal(self, exc: UCaptchaFatalError, task_id: TaskId | None) -> NoReturn:
         code = exc.code or "fatal"
         self.stats.error(code)
-        logger.error("uCaptcha refused the account: %s; no more solving in this crawl", exc)
-        self.stop(code)
+        survive = tasks_survive(exc.code)
+        logger.error(
+            "uCaptcha refused the account: %s; no more solving in this crawl%s",
+            exc,
+            "; the tasks in flight finish and their tokens are used" if survive else "",
+        )
+        self.stop(code, let_tasks_finish=survive)
         raise SolveFailed(str(exc), code=code, task_id=task_id, retry=False) from None
 
     async def _api(self, call: Any, task_id: TaskId | None, *, poll: bool = False) -> TaskResult:

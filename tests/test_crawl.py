@@ -5,13 +5,25 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from crawling import HOST, SOLVE_MS, HeldSolves, crawl, environment, page, solved_stats
+from crawling import (
+    HOST,
+    SOLVE_MS,
+    Env,
+    HeldSolves,
+    RecordingSpider,
+    crawl,
+    environment,
+    page,
+    solved_stats,
+)
 from forms import form_fields
 from scrapy.utils.defer import deferred_f_from_coro_f
+from twisted.python.failure import Failure
 
 from scrapy_ucaptcha import CaptchaSolveError
+from scrapy_ucaptcha.testing._serving import get_reactor
 from scrapy_ucaptcha.testing.demo_site import SITEKEYS, DemoSiteConfig
-from scrapy_ucaptcha.testing.simulator import Fault
+from scrapy_ucaptcha.testing.simulator import DEFAULT_API_KEY, Fault
 
 RECAPTCHA = "RecaptchaV2TaskProxyless"
 RECAPTCHA_COST = 0.0045
@@ -404,6 +416,117 @@ async def test_fatal_account_error_closes_the_spider() -> None:
         assert env.sim.count("createTask") == 1
         assert result.stats["ucaptcha/errors/error_zero_balance"] == 1
         assert result.stats["ucaptcha/gave_up"] == len(errors)
+
+
+class _ReleasingSpider(RecordingSpider):
+    """Calls ``on_parsed`` for a request ended in its errback too (key ``"errback"``)."""
+
+    def errback(self, failure: Failure) -> None:
+        super().errback(failure)
+        if self.on_parsed is not None:
+            self.on_parsed("errback")
+
+
+class _ReleaseOnFirstEnd:
+    """Holds the first ``tasks`` tasks (``stuck``) until a request has ended, then lets them
+    finish; a guard releases them after ``guard`` seconds so that a broken crawl ends."""
+
+    def __init__(self, env: Env, tasks: int, guard: float = 30.0) -> None:
+        self.sim = env.sim
+        env.sim.add_fault(Fault(kind="stuck", times=tasks))
+        self.by: str | None = None
+        self._reactor = get_reactor()
+        self._guard = self._reactor.callLater(guard, self._release, "guard")
+
+    def parsed(self, key: str) -> None:
+        self._reactor.callLater(0, self._release, key)
+
+    def _release(self, by: str) -> None:
+        if self.by is not None:
+            return
+        self.by = by
+        if self._guard.active():
+            self._guard.cancel()
+        self.sim.release()
+
+
+@deferred_f_from_coro_f
+async def test_zero_balance_lets_the_tasks_in_flight_finish_and_uses_their_tokens() -> None:
+    async with environment() as env:
+        # the account pays for two tasks: the third createTask finds the balance empty while
+        # the first two are still being solved (held until the refused request has ended)
+        env.sim.set_balance(DEFAULT_API_KEY, 2 * RECAPTCHA_COST)
+        held = _ReleaseOnFirstEnd(env, tasks=2)
+        paths = [f"/item/{i}" for i in guarded(env, 3)]
+        result = await crawl(
+            env,
+            [page(p) for p in paths],
+            spider_cls=_ReleasingSpider,
+            spider_kwargs={"on_parsed": held.parsed},
+            UCAPTCHA_MAX_CONCURRENT_TASKS=3,
+        )
+        assert held.by == "errback"
+        assert result.reason == "ucaptcha_error_zero_balance"
+        delivered = [p for p in paths if result.only(p).error is None]
+        refused = [p for p in paths if result.only(p).error is not None]
+        assert len(delivered) == 2
+        for path in delivered:
+            assert_content(result.only(path))
+        (path,) = refused
+        error = result.only(path).error
+        assert isinstance(error, CaptchaSolveError)
+        assert error.code == "ERROR_ZERO_BALANCE"
+        assert env.sim.count("createTask") == 3
+        assert len(env.sim.tasks) == 2
+        assert env.sim.charged() == 2 * RECAPTCHA_COST
+        expected = solved_stats(kind="recaptcha_v2", task_type=RECAPTCHA, cost=2 * RECAPTCHA_COST)
+        for name in (
+            "ucaptcha/tasks/created",
+            "ucaptcha/tasks/ready",
+            f"ucaptcha/tasks/ready/{RECAPTCHA}",
+            "ucaptcha/solved",
+            "ucaptcha/feedback/valid",
+            "ucaptcha/api_calls/feedbackTask",
+        ):
+            expected[name] = 2
+        expected.update(
+            {
+                "ucaptcha/challenges": 3,
+                "ucaptcha/challenges/recaptcha_v2": 3,
+                "ucaptcha/api_calls/createTask": 3,
+                "ucaptcha/api_calls/getTaskResult": env.sim.count("getTaskResult"),
+                "ucaptcha/errors/error_zero_balance": 1,
+                "ucaptcha/gave_up": 1,
+            }
+        )
+        assert result.stats == expected
+
+
+@deferred_f_from_coro_f
+async def test_a_refused_key_ends_the_tasks_in_flight_at_once() -> None:
+    async with environment() as env:
+        # the key stops working while two tasks are held: no poll can succeed any more
+        held = _ReleaseOnFirstEnd(env, tasks=2)
+        env.sim.add_fault(
+            Fault(kind="error_code", endpoint="getTaskResult", code="ERROR_KEY_DOES_NOT_EXIST")
+        )
+        paths = [f"/item/{i}" for i in guarded(env, 2)]
+        result = await crawl(
+            env,
+            [page(p) for p in paths],
+            spider_cls=_ReleasingSpider,
+            spider_kwargs={"on_parsed": held.parsed},
+        )
+        assert result.reason == "ucaptcha_error_key_does_not_exist"
+        codes = sorted(
+            error.code
+            for error in (result.only(p).error for p in paths)
+            if isinstance(error, CaptchaSolveError)
+        )
+        assert codes == ["ERROR_KEY_DOES_NOT_EXIST"] * 2
+        assert result.stats["ucaptcha/tasks/created"] == 2
+        assert result.stats["ucaptcha/gave_up"] == 2
+        assert "ucaptcha/tasks/ready" not in result.stats
 
 
 @deferred_f_from_coro_f

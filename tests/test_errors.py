@@ -6,6 +6,7 @@ import pytest
 from scrapy.exceptions import IgnoreRequest
 
 from scrapy_ucaptcha.errors import (
+    CODE_ACTIONS,
     CaptchaSolveError,
     ErrorAction,
     UCaptchaBadTaskError,
@@ -18,6 +19,7 @@ from scrapy_ucaptcha.errors import (
     UCaptchaTimeoutError,
     classify,
     error_for,
+    tasks_survive,
 )
 
 FATAL, BAD_TASK, RETRY, TASK_DEAD = (
@@ -115,6 +117,14 @@ def test_known_code_wins_over_http_status_and_task_state(code: str, action: Erro
     for status in (200, 400, 401, 404, 429, 500):
         assert classify(code, status) is action
     assert classify(code, 200, task_failed=True) is action
+
+
+def test_only_an_empty_balance_lets_the_tasks_in_flight_finish() -> None:
+    fatal = sorted(code for code, action in CODE_ACTIONS.items() if action is FATAL)
+    assert [code for code in fatal if tasks_survive(code)] == ["ERROR_ZERO_BALANCE"]
+    assert tasks_survive("error_zero_balance")
+    assert not tasks_survive(None)
+    assert not tasks_survive("ERROR_KEY_DOES_NOT_EXIST")
 
 
 def test_classify_ignores_the_case_of_codes() -> None:
