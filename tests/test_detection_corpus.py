@@ -89,7 +89,7 @@ def test_the_corpus_covers_every_kind_and_enough_ordinary_pages() -> None:
 
 def test_accuracy_on_the_corpus() -> None:
     """The figures the README reports: every page judged right, no ordinary page paid for."""
-    results = Counter()
+    results: Counter[tuple[str, bool]] = Counter()
     for entry in PAGES:
         group = entry["file"].split("/")[0]
         results[group, judge(entry) == entry["expect"]] += 1

@@ -27,7 +27,12 @@ from scrapy_ucaptcha.testing.simulator import (
 )
 
 NAMES = ["ucaptcha", "2captcha", "anticaptcha", "capsolver", "capmonster"]
-FAST = {"timeout": 2.0, "backoff_base": 0.01, "backoff_max": 0.05, "retry_deadline": 5.0}
+FAST: dict[str, Any] = {
+    "timeout": 2.0,
+    "backoff_base": 0.01,
+    "backoff_max": 0.05,
+    "retry_deadline": 5.0,
+}
 
 
 # --- the table ------------------------------------------------------------------------------------
