@@ -130,6 +130,7 @@ async def _wait_until_solved(sim: Simulator) -> None:
 @deferred_f_from_coro_f
 async def test_a_task_is_created_polled_and_priced_in_each_dialect(dialect: str) -> None:
     async with simulated(dialect) as (sim, client):
+        sim.add_fault(Fault(kind="stuck", times=1))  # pending until released, however slow
         created = await client.create_task(_task(dialect))
         assert created.status is TaskStatus.PROCESSING  # CapSolver: "status": null
         expected_id = int if DIALECTS[dialect].id_type is int else str
@@ -137,6 +138,7 @@ async def test_a_task_is_created_polled_and_priced_in_each_dialect(dialect: str)
         pending = await client.get_task_result(created.task_id)
         assert pending.is_pending  # CapMonster: errorId 1 CAPTCHA_NOT_READY
         assert sim.count("getTaskResult") == 1  # one HTTP call per poll, no retries
+        assert sim.release() == [str(created.task_id)]
         await _wait_until_solved(sim)
         ready = await client.get_task_result(created.task_id)
         assert ready.is_ready
