@@ -41,7 +41,7 @@ def _api_key_never_logged(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     yield
     leaks = []
     for when in ("setup", "call", "teardown"):
-        for record in caplog.get_records(when):  # type: ignore[arg-type]
+        for record in caplog.get_records(when):  # type: ignore[arg-type,unused-ignore]
             text = record.getMessage()
             if record.exc_info and record.exc_info[1] is not None:
                 text += f" {record.exc_info[1]!s} {record.exc_info[1]!r}"

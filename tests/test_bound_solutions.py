@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from scrapy.utils.defer import deferred_f_from_coro_f
+from test_simulator import KEY, create, fast_config, poll, running
 
 from scrapy_ucaptcha.testing._demo_app import AWS_WAF_KEY, DemoApp
 from scrapy_ucaptcha.testing._demo_model import DemoSiteConfig, Incoming
@@ -18,7 +19,6 @@ from scrapy_ucaptcha.testing.tokens import (
     identity_string,
     sign_token,
 )
-from tests.test_simulator import KEY, create, fast_config, poll, running
 
 PAGE = "http://127.0.0.1:8000/dd/1"
 UA = "Mozilla/5.0 (X11; Linux x86_64) Test/1.0"

@@ -10,7 +10,7 @@ import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from scrapy.utils.defer import deferred_f_from_coro_f, maybe_deferred_to_future
@@ -49,7 +49,12 @@ from scrapy_ucaptcha.testing.tokens import DEFAULT_SECRET, render_captcha_png
 KEY = "ucap_TestKey0123456789abcdefSECRET"
 
 #: Small timings so that nothing in this file is slow.
-FAST = {"timeout": 0.5, "backoff_base": 0.01, "backoff_max": 0.05, "retry_deadline": 5.0}
+FAST: dict[str, Any] = {
+    "timeout": 0.5,
+    "backoff_base": 0.01,
+    "backoff_max": 0.05,
+    "retry_deadline": 5.0,
+}
 
 
 # --- helpers --------------------------------------------------------------------------------------
@@ -66,18 +71,19 @@ class FakeAPI(Resource):
     def __init__(
         self, handler: Callable[[str, dict[str, Any]], tuple[int, dict[str, str], bytes]]
     ) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self.handler = handler
         self.requests: list[tuple[str, dict[str, Any]]] = []
 
     def render_POST(self, request: Request) -> bytes:
         endpoint = request.path.decode().strip("/")
+        assert request.content is not None
         body = json.loads(request.content.read())
         self.requests.append((endpoint, body))
         status, headers, content = self.handler(endpoint, body)
         request.setResponseCode(status)
         for name, value in headers.items():
-            request.setHeader(name, value)
+            request.setHeader(name, value)  # type: ignore[no-untyped-call]
         return content
 
     def endpoints(self) -> list[str]:
@@ -93,9 +99,9 @@ async def serve(resource: Resource) -> AsyncIterator[str]:
     """Serve ``resource`` on 127.0.0.1 (a free port) and yield its base URL."""
     from twisted.internet import reactor
 
-    site = Site(resource)
+    site = Site(resource)  # type: ignore[no-untyped-call]
     site.noisy = False
-    port = reactor.listenTCP(0, site, interface="127.0.0.1")
+    port: Any = cast("Any", reactor).listenTCP(0, site, interface="127.0.0.1")
     try:
         yield f"http://127.0.0.1:{port.getHost().port}"
     finally:
@@ -629,7 +635,10 @@ async def test_create_task_then_poll_until_ready() -> None:
     assert first.token is None
     assert result.status is TaskStatus.READY
     assert result.task_id == created.task_id
-    assert result.token == sim.tasks[created.task_id].solution["gRecaptchaResponse"]
+    solution = sim.tasks[str(created.task_id)].solution
+    assert solution is not None
+    assert result.token == solution["gRecaptchaResponse"]
+    assert result.token is not None
     assert result.token.startswith("03AG")
     assert result.cost == pytest.approx(COST)
     assert isinstance(result.solve_time_ms, int)
@@ -686,13 +695,13 @@ async def test_feedback_is_recorded_on_the_task() -> None:
             created.task_id, invalid=True, message="Token was rejected", code="REJECTED"
         )
         await client.feedback_task(created.task_id, invalid=False, message="accepted")
-    feedback = sim.tasks[created.task_id].feedback
+    feedback = sim.tasks[str(created.task_id)].feedback
     assert [(entry["invalid"], entry["message"]) for entry in feedback] == [
         (True, "Token was rejected"),
         (False, "accepted"),
     ]
     assert [entry["code"] for entry in feedback] == ["REJECTED", None]
-    assert sim.count("feedbackTask", created.task_id) == 2
+    assert sim.count("feedbackTask", str(created.task_id)) == 2
 
 
 @deferred_f_from_coro_f
@@ -705,7 +714,7 @@ async def test_create_task_options_reach_the_api() -> None:
             provider="capsolver",
         )
         plain = await client.create_task(RECAPTCHA)
-    task = sim.tasks[created.task_id]
+    task = sim.tasks[str(created.task_id)]
     assert (task.callback_url, task.selection_mode, task.provider) == (
         "https://hooks.example.net/cb",
         "autoFastest",
@@ -713,7 +722,7 @@ async def test_create_task_options_reach_the_api() -> None:
     )
     assert task.website_url == RECAPTCHA["websiteURL"]
     assert task.website_key == RECAPTCHA["websiteKey"]
-    other = sim.tasks[plain.task_id]
+    other = sim.tasks[str(plain.task_id)]
     assert (other.callback_url, other.selection_mode, other.provider) == (None, None, None)
 
 
@@ -728,7 +737,7 @@ async def test_failed_task_in_both_shapes(kind: str, code: str) -> None:
     assert (result.status, result.error_code) == (TaskStatus.FAILED, code)
     assert result.task_id == created.task_id
     assert result.token is None
-    assert sim.tasks[created.task_id].status == "failed"
+    assert sim.tasks[str(created.task_id)].status == "failed"
     assert balance == pytest.approx(10.0)  # refunded
 
 
@@ -994,7 +1003,8 @@ async def test_rate_limit_that_never_lifts_raises_a_rate_limit_error() -> None:
 @deferred_f_from_coro_f
 async def test_rate_limit_headers_are_exposed() -> None:
     async with simulated(rate_limit=50, rate_window=10.0) as (sim, client):
-        assert client.rate_limit is None
+        before = client.rate_limit
+        assert before is None
         await client.get_balance()
         first = client.rate_limit
         await client.get_balance()

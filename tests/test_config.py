@@ -91,7 +91,11 @@ def test_defaults_match_the_dataclass_defaults() -> None:
     for f in dataclasses.fields(Config):
         if f.name in ("api_key", "templates", "task_types", "detectors", "setting_names"):
             continue
-        default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+        default = (
+            f.default_factory()  # type: ignore[operator]
+            if f.default is dataclasses.MISSING
+            else f.default
+        )
         assert getattr(config, f.name) == default, f.name
 
 

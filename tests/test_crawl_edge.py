@@ -230,7 +230,7 @@ class Interfere:
             return None
         action = rule["action"]
         if action == "refuse":
-            raise TxConnectionRefused("refused by a test rule")
+            raise TxConnectionRefused("refused by a test rule")  # type: ignore[no-untyped-call]
         if action in ("hold", "wait"):
             edge = self.crawler.spider
             assert isinstance(edge, EdgeSpider)

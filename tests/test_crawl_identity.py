@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+from crawling import Env, Page, Result, crawl, environment, page
 from scrapy import Request
 from scrapy.utils.defer import deferred_f_from_coro_f
 
@@ -18,7 +19,6 @@ from scrapy_ucaptcha.identity import proxied_type
 from scrapy_ucaptcha.testing.demo_site import DemoSiteConfig
 from scrapy_ucaptcha.testing.proxy import ForwardProxy, exit_for
 from scrapy_ucaptcha.testing.simulator import Fault, SimulatorConfig, SolveTime
-from tests.crawling import Env, Page, Result, crawl, environment, page
 
 LOGINS = {"alice": "prx-secret-alice7", "bob": "prx-secret-bob7"}
 MIDDLEWARES = {
@@ -56,7 +56,8 @@ def guarded_pages(env: Env, proxy: ForwardProxy | None) -> list[Page]:
 
 def login_of(pages: list[Page], url: str) -> str | None:
     path = "/" + url.split("/", 3)[3]
-    return next(p.kwargs["meta"].get("login") for p in pages if p.path == path)
+    login: str | None = next(p.kwargs["meta"].get("login") for p in pages if p.path == path)
+    return login
 
 
 def assert_delivered(result: Result, pages: list[Page]) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from scrapy.http import HtmlResponse, TextResponse
 
-from scrapy_ucaptcha._detectors._core import MAX_BODY_BYTES, MAX_ITEMS, Page
+from scrapy_ucaptcha._detectors._core import MAX_BODY_BYTES, MAX_ITEMS, BaseDetector, Page
 from scrapy_ucaptcha.detection import DEFAULT_DETECTORS, Challenge, ChallengeKind, detect
 from scrapy_ucaptcha.rules import find_challenge
 from scrapy_ucaptcha.templates import Template
@@ -38,6 +38,7 @@ def examine(resp: TextResponse) -> tuple[Challenge | None, Page]:
     """What :func:`detect` does, with the page kept to read its work counters."""
     page = Page(resp)
     for detector in DEFAULT_DETECTORS:
+        assert isinstance(detector, BaseDetector)
         found = detector.detect_page(page)
         if found is not None:
             return found, page

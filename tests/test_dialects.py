@@ -27,7 +27,12 @@ from scrapy_ucaptcha.testing.simulator import (
 )
 
 NAMES = ["ucaptcha", "2captcha", "anticaptcha", "capsolver", "capmonster"]
-FAST = {"timeout": 2.0, "backoff_base": 0.01, "backoff_max": 0.05, "retry_deadline": 5.0}
+FAST: dict[str, Any] = {
+    "timeout": 2.0,
+    "backoff_base": 0.01,
+    "backoff_max": 0.05,
+    "retry_deadline": 5.0,
+}
 
 
 # --- the table ------------------------------------------------------------------------------------
@@ -125,6 +130,7 @@ async def _wait_until_solved(sim: Simulator) -> None:
 @deferred_f_from_coro_f
 async def test_a_task_is_created_polled_and_priced_in_each_dialect(dialect: str) -> None:
     async with simulated(dialect) as (sim, client):
+        sim.add_fault(Fault(kind="stuck", times=1))  # pending until released, however slow
         created = await client.create_task(_task(dialect))
         assert created.status is TaskStatus.PROCESSING  # CapSolver: "status": null
         expected_id = int if DIALECTS[dialect].id_type is int else str
@@ -132,6 +138,7 @@ async def test_a_task_is_created_polled_and_priced_in_each_dialect(dialect: str)
         pending = await client.get_task_result(created.task_id)
         assert pending.is_pending  # CapMonster: errorId 1 CAPTCHA_NOT_READY
         assert sim.count("getTaskResult") == 1  # one HTTP call per poll, no retries
+        assert sim.release() == [str(created.task_id)]
         await _wait_until_solved(sim)
         ready = await client.get_task_result(created.task_id)
         assert ready.is_ready
@@ -417,8 +424,9 @@ async def test_posted_callbacks_of_the_compatible_providers_are_understood(
     task_id = "9f1c-uuid" if b"uuid" in body else 74372499132
     try:
         listener.expect(task_id)
+        headers: dict[bytes | str, bytes | str] = {b"Content-Type": content_type}
         response = await maybe_deferred_to_future(
-            treq.post(url + query, data=body, headers={b"Content-Type": content_type})
+            treq.post(url + query, data=body, headers=headers)
         )
         await maybe_deferred_to_future(treq.content(response))
         assert response.code == 200

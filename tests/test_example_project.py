@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,7 +52,9 @@ def _scrapy(tmp: Path, *args: str, **env: str) -> subprocess.CompletedProcess[st
 
 
 @pytest.fixture(scope="module")
-def example_crawl(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict], dict, str]:
+def example_crawl(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[list[dict[str, Any]], dict[str, Any], str]:
     tmp = tmp_path_factory.mktemp("example")
     out = tmp / "items.jsonl"
     done = _scrapy(tmp, "-O", str(out))
@@ -60,14 +63,18 @@ def example_crawl(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict],
     return items, _stats(done.stderr), done.stderr
 
 
-def test_no_traceback_in_the_offline_log(example_crawl: tuple[list[dict], dict, str]) -> None:
+def test_no_traceback_in_the_offline_log(
+    example_crawl: tuple[list[dict[str, Any]], dict[str, Any], str],
+) -> None:
     _, _, log = example_crawl
     assert "Traceback" not in log
     assert " ERROR: " not in log
     assert "Public Suffix List" not in log
 
 
-def test_items_for_every_guarded_page_kind(example_crawl: tuple[list[dict], dict, str]) -> None:
+def test_items_for_every_guarded_page_kind(
+    example_crawl: tuple[list[dict[str, Any]], dict[str, Any], str],
+) -> None:
     items, _, _ = example_crawl
     kinds = {item["kind"] for item in items}
     assert kinds >= GUARDED_KINDS | OTHER_KINDS
@@ -84,7 +91,7 @@ def test_items_for_every_guarded_page_kind(example_crawl: tuple[list[dict], dict
     assert any(i["kind"] == "login" and i["captcha"] for i in items)
 
 
-def test_crawl_report(example_crawl: tuple[list[dict], dict, str]) -> None:
+def test_crawl_report(example_crawl: tuple[list[dict[str, Any]], dict[str, Any], str]) -> None:
     _, stats, log = example_crawl
     assert stats["ucaptcha/cost_usd"] > 0
     assert stats["ucaptcha/solve_time_ms/p50"] > 0

@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import scrapy
 from crawling import HOST, Env, Page, RecordingSpider, Result, environment, page, settings_for
+from packaging.version import Version
 from scrapy import Request, signals
 from scrapy.crawler import Crawler
 from scrapy.utils.defer import deferred_f_from_coro_f
@@ -21,6 +23,13 @@ from scrapy_ucaptcha.keep import FILENAME
 from scrapy_ucaptcha.state import PARK_KEY
 from scrapy_ucaptcha.testing.demo_site import DemoSiteConfig
 from scrapy_ucaptcha.testing.simulator import Fault
+
+if Version(scrapy.__version__) < Version("2.17"):
+    # Scrapy before 2.17 opens a disk queue for each empty start-request priority when a JOBDIR
+    # crawl resumes and never closes it (its init_prios): a ResourceWarning when collected
+    pytestmark = pytest.mark.filterwarnings(
+        "ignore:Exception ignored in. <_io.FileIO:pytest.PytestUnraisableExceptionWarning"
+    )
 
 ZONE = [f"/zone/{n}" for n in range(1, 6)]
 DEADLINE = 20.0  # seconds a condition of these tests may take before it counts as hung

@@ -55,8 +55,22 @@ def _imported_top_levels(path: Path) -> set[str]:
     return found
 
 
+def _owners() -> dict[str, set[str]]:
+    """Top-level module -> the distributions that install it, from their file lists (which older
+    wheels have where they lack ``top_level.txt``)."""
+    owners: dict[str, set[str]] = {}
+    for dist in metadata.distributions():
+        for path in dist.files or ():
+            top = path.parts[0]
+            if top.endswith((".dist-info", ".egg-info", ".data")) or top in ("..", "__pycache__"):
+                continue
+            top = top.removesuffix(".py")
+            owners.setdefault(top, set()).add(dist.metadata["Name"])
+    return owners
+
+
 def _distributions(modules: set[str]) -> set[str]:
-    owners = metadata.packages_distributions()
+    owners = _owners()
     dists: set[str] = set()
     for module in modules - set(sys.stdlib_module_names) - {"scrapy_ucaptcha"}:
         assert module in owners, f"{module} is imported but no installed distribution provides it"

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from crawling import crawl, environment, page
 from scrapy.utils.defer import deferred_f_from_coro_f
 
 from scrapy_ucaptcha.testing.proxy import DIRECT, ForwardProxy, exit_for, exit_of_headers
-from tests.crawling import crawl, environment, page
 
 PASSWORDS = {"alice": "prx-secret-alice1", "bob": "prx-secret-bob2"}
 
@@ -51,7 +51,7 @@ def test_the_suite_log_check_sees_proxy_passwords() -> None:
     plainly or inside Basic credentials, and nothing in redacted forms."""
     import base64
 
-    from tests.conftest import _shows_proxy_password
+    from conftest import _shows_proxy_password
 
     basic = base64.b64encode(b"alice:prx-secret-alice1").decode()
     assert _shows_proxy_password("proxy http://alice:prx-secret-alice1@127.0.0.1:80")

@@ -245,6 +245,7 @@ async def test_async_context_manager() -> None:
 async def test_lifecycle_idle_processing_ready() -> None:
     config = fast_config(idle_time=0.1, solve_time={"*": SolveTime.fixed(0.1)})
     async with running(config) as sim:
+        hold = sim.add_fault(Fault("stuck", times=1))  # processing until released, however slow
         reply = await create(sim)
         assert reply.status == 200
         assert reply.header("Content-Type") == "application/json; charset=utf-8"
@@ -254,17 +255,20 @@ async def test_lifecycle_idle_processing_ready() -> None:
         task_id = body["taskId"]
         assert len(task_id) == 36
         assert task_id.count("-") == 4
-        seen = set()
+        seen = [body["status"]]
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 5
         while True:
             answer = (await result(sim, task_id)).json
-            seen.add(answer["status"])
+            if answer["status"] != seen[-1]:
+                seen.append(answer["status"])
             if answer["status"] == "ready" or loop.time() > deadline:
                 break
             assert answer == {"errorId": 0, "status": answer["status"]}
+            if answer["status"] == "processing" and hold.fired:
+                sim.release()
             await asyncio.sleep(0.01)
-        assert seen == {"idle", "processing", "ready"}
+        assert seen == ["idle", "processing", "ready"]
         assert answer["errorId"] == 0
         assert set(answer) == {
             "errorId",
@@ -301,8 +305,10 @@ async def test_balance_reserved_at_create_and_refunded_on_failure() -> None:
         assert sim.balance(KEY) == pytest.approx(start - 0.0045)
 
         sim.add_fault(Fault("fail", times=1))
+        sim.add_fault(Fault("stuck", times=1))  # held until released: it cannot fail too soon
         failed_id = (await create(sim)).json["taskId"]
         assert await balance(sim) == pytest.approx(start - 0.009)
+        assert sim.release() == [failed_id]
         failed = (await poll(sim, failed_id)).json
         assert failed["status"] == "failed"
         assert await balance(sim) == pytest.approx(start - 0.0045)
