@@ -33,6 +33,9 @@ class Params:
     max_tasks: int | None = None  # UCAPTCHA_MAX_CONCURRENT_TASKS (None: its default)
     cap_variant: int | None = None  # scenario 2: also crawl with this task cap
     parked: int = 10_000
+    scale_pages: int = 100_000
+    peer_pages: int = 400
+    peer_runs: int = 1
     seed: int = 1
     warmup: bool = True
 

@@ -41,6 +41,7 @@ def run_crawl(
     variant: str,
     settings: dict[str, Any] | None = None,
     mode: str = "catalogue",
+    env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Run one crawl to its end and return the figures its :class:`Report` wrote."""
     merged: dict[str, Any] = {
@@ -50,7 +51,7 @@ def run_crawl(
     }
     merged.update(settings or {})
     argv = crawl_command(site=site, pages=pages, variant=variant, settings=merged, mode=mode)
-    env = dict(os.environ)
+    env = {**os.environ, **(env or {})}
     env["SCRAPY_SETTINGS_MODULE"] = SETTINGS_MODULE
     env["PYTHONHASHSEED"] = "0"  # one source of run-to-run variance less
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))

@@ -76,7 +76,7 @@ def figures_of(result: ScenarioResult, parked: int) -> None:
     result.row("requests parked (ours) / held (baseline)", held)
     result.row("peak RSS, parked", peak_a / 1024 if peak_a else None, "MB")
     result.row("peak RSS, baseline (requests held only)", peak_b / 1024 if peak_b else None, "MB")
-    result.goal("peak RSS per parked request beyond the request", per, 5.0, unit="KB")
+    result.goal("peak RSS per parked request beyond the request", per, 2.0, unit="KB")
     result.row("RSS at that moment, per parked request", per_rss, "KB")
     result.row(
         f"crawls not closed {CLOSE_GRACE:g} s after the measure (of {len(result.runs)})", hung

@@ -16,18 +16,25 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from benchmarks import load, memory, overhead
+from benchmarks import load, memory, overhead, peers, scale
 from benchmarks.common import Params, ScenarioResult, log
 from benchmarks.crawl import ROOT
 from benchmarks.figures import table
 
-SCENARIOS = ("overhead", "load", "memory")
+SCENARIOS = ("overhead", "load", "peers", "memory", "scale")
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.json"
 
 #: Sizes of the issue; ``--full`` runs these.
-FULL = Params(overhead_pages=5000, load_pages=2000, parked=10_000, overhead_runs=7, cap_variant=50)
+FULL = Params(
+    overhead_pages=5000,
+    load_pages=2000,
+    parked=10_000,
+    scale_pages=100_000,
+    overhead_runs=7,
+    cap_variant=50,
+)
 #: The default run: smaller, to finish in a few minutes on 2 cores.
-QUICK = Params(overhead_pages=2000, load_pages=800, parked=3000)
+QUICK = Params(overhead_pages=2000, load_pages=800, parked=3000, scale_pages=20_000, peer_pages=200)
 #: ``--smoke``: tiny, for CI (well under a minute); its figures mean nothing.
 SMOKE = Params(
     runs=1,
@@ -35,6 +42,8 @@ SMOKE = Params(
     overhead_pages=150,
     load_pages=100,
     parked=200,
+    scale_pages=300,
+    peer_pages=50,
     solve_median=0.3,
     warmup=False,
 )
@@ -65,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--challenge-share", type=float, help="scenarios 2-3 share challenged (0.2)"
     )
     parser.add_argument("--parked", type=int, help="scenario 4 parked requests")
+    parser.add_argument("--scale-pages", type=int, help="scenario 5 pages")
+    parser.add_argument("--peer-pages", type=int, help="scenario 2b pages")
+    parser.add_argument("--peer-runs", type=int, help="scenario 2b runs per variant (1)")
     parser.add_argument("--concurrency", type=int, help="CONCURRENT_REQUESTS (16)")
     parser.add_argument("--solve-median", type=float, help="log-normal solve time median, s (2)")
     parser.add_argument("--solve-sigma", type=float, help="log-normal solve time sigma (0.5)")
@@ -97,6 +109,9 @@ def params_from(args: argparse.Namespace) -> Params:
             "load_pages",
             "challenge_share",
             "parked",
+            "scale_pages",
+            "peer_pages",
+            "peer_runs",
             "concurrency",
             "solve_median",
             "solve_sigma",
@@ -173,9 +188,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "load" in chosen:
         log("scenarios 2 and 3: captcha load, API efficiency")
         results.extend(load.run(params))
+    if "peers" in chosen:
+        log("scenario 2b: peers")
+        results.append(peers.run(params))
     if "memory" in chosen:
         log("scenario 4: memory")
         results.append(memory.run(params))
+    if "scale" in chosen:
+        log("scenario 5: scale")
+        results.append(scale.run(params))
     elapsed = time.time() - started
     report = {
         "command": command.strip(),

@@ -8,6 +8,7 @@ import sys
 import threading
 import urllib.request
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from scrapy_ucaptcha.testing.simulator import DEFAULT_API_KEY
@@ -28,6 +29,7 @@ class Server:
     def start(cls, name: str, argv: list[str], banner: str) -> Server:
         process = subprocess.Popen(
             [sys.executable, *argv],
+            cwd=Path(__file__).resolve().parent.parent,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -71,6 +73,14 @@ def start_simulator(*, solve_time: str = "fixed:0", seed: int = 0) -> Server:
     argv += ["--key", f"{DEFAULT_API_KEY}=1000000", "--solve-time", f"*={solve_time}"]
     argv += ["--seed", str(seed)]
     return Server.start("simulator", argv, "uCaptcha simulator")
+
+
+def start_tls_front(target: Server, cert: Path, key: Path) -> Server:
+    """https on 127.0.0.1 relayed to ``target`` (the SDKs of the peers scenario need https)."""
+    address = target.url.split("://", 1)[-1].rstrip("/")
+    argv = ["-m", "benchmarks.tls_front", "--target", address, "--cert", str(cert)]
+    argv += ["--key", str(key)]
+    return Server.start("tls front", argv, "tls front")
 
 
 def control(sim: Server, name: str, payload: Any = None, method: str | None = None) -> Any:

@@ -1,10 +1,10 @@
 """Whether a response is a challenge worth solving, for the template of its URL.
 
-Without ``detect`` rules the built-in detectors decide, with one safety rule: a widget counts only
-on a wall — a page served with 403, 429 or 503, or a form that asks for nothing but the CAPTCHA.
-A widget inside a form that asks the user for more (contact, login, search, newsletter) is not in
-the crawl's way; solving it would submit that form with its default values and pay for it. With
-``detect`` rules the template decides.
+Without ``detect`` rules the built-in detectors decide, with one safety rule: a widget (even one
+whose site key is not found) counts only on a wall — a page served with 403, 429 or 503, or a
+form that asks for nothing but the CAPTCHA. A widget inside a form that asks the user for more
+(contact, login, search, newsletter) is not in the crawl's way; solving it would submit that
+form with its default values and pay for it. With ``detect`` rules the template decides.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 from scrapy.http import TextResponse
 
-from scrapy_ucaptcha.detection import Challenge, detect, detect_image
+from scrapy_ucaptcha._detectors._core import Page
+from scrapy_ucaptcha.detection import Challenge, ChallengeKind, detect, detect_image
 from scrapy_ucaptcha.templates import kind_for_task_type
 
 if TYPE_CHECKING:
@@ -29,14 +30,6 @@ __all__ = ["WALL_STATUSES", "Finding", "find_challenge"]
 
 #: Statuses with which sites serve challenge walls.
 WALL_STATUSES = frozenset({403, 429, 503})
-
-_USER_FIELDS = (
-    ".//textarea | .//select | .//input[not(@type) or not(contains("
-    "' hidden submit button image reset checkbox radio file ', "
-    "concat(' ', translate(@type, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'), "
-    "' ')))]"
-)
-_TOKEN_FIELDS = frozenset({"g-recaptcha-response", "h-captcha-response", "cf-turnstile-response"})
 
 
 @dataclass(frozen=True)
@@ -54,7 +47,9 @@ def find_challenge(
     rules = template.detect
     if rules is None:
         found = detect(response, detectors)
-        if found is not None and found.solvable and not _is_wall(response, found):
+        # a token widget (with or without its site key) counts only on a wall; walls always do
+        widget = found is not None and found.kind not in ChallengeKind.UNSOLVABLE
+        if found is not None and widget and not _is_wall(response, found):
             return Finding(widget_ignored=True)
         return Finding(found)
     if rules.status is not None and response.status not in rules.status:
@@ -97,14 +92,14 @@ def _is_wall(response: Response, challenge: Challenge) -> bool:
     form = challenge.form
     if form is None or not isinstance(response, TextResponse):
         return False
-    try:
-        forms = response.xpath(form.xpath)
-        if not forms:
-            return False
-        names = forms[0].xpath(_USER_FIELDS).xpath("@name").getall()
+    if form.asks_only_captcha is not None:  # the built-in detectors judge the form they found
+        return form.asks_only_captcha
+    try:  # a custom detector's form
+        page = Page(response, frozenset())
+        found = page.xpath(form.xpath)
+        return bool(found) and page.asks_only_captcha(found[0], form.token_field)
     except ValueError:
         return False
-    return all(name in _TOKEN_FIELDS or name == form.token_field for name in names)
 
 
 def _markers_match(response: Response, rules: DetectRules) -> bool:

@@ -229,12 +229,13 @@ class Solver:
         logger.debug("uCaptcha task %s created (%s) for %s", task_id, task_type, domain)
         deadline = started + self.config.solve_timeout
         schedule = self.polls.schedule(task_type)
+        created = loop.time()  # the schedule counts from createTask's answer
         if callbacks is not None:
             callbacks.expect(task_id)
         try:
             while result.is_pending:
                 now = loop.time()
-                delay = started + schedule.next_after(now - started) - now
+                delay = created + schedule.next_after(now - created) - now
                 await self._wait(task_id, max(0.0, min(delay, deadline - now)))
                 if self.closed:
                     raise asyncio.CancelledError

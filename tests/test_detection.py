@@ -896,3 +896,55 @@ def test_cost_report(capsys: pytest.CaptureFixture[str]) -> None:
             f"{len(big) // 1000} KB page with a reCAPTCHA form: {costs[1]:.0f} µs "
             "(parse + extraction, fresh response each call)"
         )
+
+
+# --- the wall test --------------------------------------------------------------------------------
+
+
+def _verdict(body: str, status: int = 200) -> str:
+    from scrapy_ucaptcha.rules import find_challenge
+    from scrapy_ucaptcha.templates import Template
+
+    finding = find_challenge(html(body, status=status), Template.parse("*", {}), DEFAULT_DETECTORS)
+    if finding.widget_ignored:
+        return "ignored"
+    found = finding.challenge
+    return "none" if found is None else ("task" if found.solvable else "unsolvable")
+
+
+V3_SITEWIDE = (
+    '<html><head><script src="https://www.google.com/recaptcha/api.js?render='
+    '6LcR_okUAAAAAPYrPe-HK_0RULO1aZM15ENyM-Mf"></script></head><body>{form}<article><p>Text</p>'
+    "</article></body></html>"
+)
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        '<form action="/search"><input type="search" placeholder="Search"><button>Go</button>'
+        "</form>",  # an input without a name still asks the user for something
+        '<form action="/cart" method="post"><input type="hidden" name="id" value="7">'
+        "<button>Add to cart</button></form>",  # the page's only form, but v3 is not bound to it
+        "",
+    ],
+)
+def test_sitewide_v3_on_an_ordinary_page_is_never_a_task(form: str) -> None:
+    body = V3_SITEWIDE.format(form=form)
+    found = detect(html(body))
+    assert found is not None
+    assert found.kind == ChallengeKind.RECAPTCHA_V3
+    assert _verdict(body) == "ignored"  # a widget, but no wall: counted, never paid
+
+
+def test_a_form_with_unnamed_fields_is_not_a_wall() -> None:
+    key = "6LcdJFCrnl2edlBDdz1C5Jau2RJtBRnlWmTSHf6p"
+    wall = f'<form id="w" method="post"><div class="g-recaptcha" data-sitekey="{key}"></div></form>'
+    assert _verdict(wall) == "task"
+    asks = wall.replace("</div>", '</div><input type="email" placeholder="you@example">')
+    assert _verdict(asks) == "ignored"
+    found = detect(html(asks))
+    assert found is not None
+    assert found.form is not None
+    assert found.form.asks_only_captcha is False
+    assert _verdict(asks, status=403) == "task"

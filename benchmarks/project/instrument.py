@@ -47,6 +47,8 @@ VARIANTS = {
     "ucaptcha": "scrapy_ucaptcha.UCaptchaMiddleware",
     "reference": "benchmarks.project.reference.AwaitingMiddleware",
     "holder": "benchmarks.project.instrument.Holder",
+    "twocaptcha_sync": "benchmarks.project.peers.TwoCaptchaSync",
+    "twocaptcha_async": "benchmarks.project.peers.TwoCaptchaAsync",
     "none": None,
 }
 VARIANT_ORDER = 585
@@ -144,6 +146,9 @@ class Report:
         self.variant = settings.get("BENCH_VARIANT")
         self.park_target = settings.getint("BENCH_PARK_TARGET")
         self.micro = settings.getbool("BENCH_MICRO")
+        self.rss_every = settings.getfloat("BENCH_RSS_EVERY")
+        self.rss_samples: list[tuple[float, int, int]] = []  # (time, items, VmRSS kB)
+        self._sampler: AsyncioLoopingCall | None = None
         self.opened = 0.0
         self.items = 0
         self.solved_items = 0
@@ -171,6 +176,12 @@ class Report:
             self.memory["rss_kb_at_open"] = _proc_status()["VmRSS"]
             self._probe = AsyncioLoopingCall(self._check_parked)
             self._probe.start(0.1)
+        if self.rss_every > 0:
+            self._sampler = AsyncioLoopingCall(self._sample_rss)
+            self._sampler.start(self.rss_every)
+
+    def _sample_rss(self) -> None:
+        self.rss_samples.append((time.time(), self.items, _proc_status()["VmRSS"]))
 
     def item_scraped(self, item: dict[str, Any], response: Response, spider: Spider) -> None:
         now = time.time()
@@ -226,6 +237,9 @@ class Report:
     async def spider_closed(self, spider: Spider, reason: str) -> None:
         if self._probe is not None and self._probe.running:
             self._probe.stop()
+        if self._sampler is not None and self._sampler.running:
+            self._sampler.stop()
+            self._sample_rss()
         result = self._result(reason)
         stamps = self._middleware(Timestamps)
         if self.micro and stamps is not None:
@@ -255,6 +269,7 @@ class Report:
             "solved_items": self.solved_items,
             "token_posts": stamps.token_posts if stamps else {},
             "memory": self.memory,
+            "rss_samples": self.rss_samples,
             "stats": {
                 key: value
                 for key, value in stats.items()

@@ -22,6 +22,7 @@ CONCURRENT_REQUESTS_PER_DOMAIN = 16
 BENCH_VARIANT = "ucaptcha"
 BENCH_RESULT = ""  # path of the JSON file the crawl writes its figures to
 BENCH_PARK_TARGET = 0  # memory scenario: close the spider once this many requests are held
+BENCH_RSS_EVERY = 0.0  # scale scenario: sample VmRSS every this many seconds (0: never)
 BENCH_MICRO = False  # time detect() and process_response on the crawl's plain pages at the end
 
 UCAPTCHA_ALLOW_INSECURE_HTTP = True  # the simulator listens on plain http://127.0.0.1

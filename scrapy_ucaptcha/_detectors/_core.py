@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -59,6 +60,10 @@ class FormLocator:
     xpath: str
     #: The form field that carries the token (or the image captcha's answer).
     token_field: str
+    #: Whether the form asks the user for nothing but the CAPTCHA (a wall), as the detector saw
+    #: it: False when the form has any other field to fill in (named or not) or was only guessed
+    #: (the page's only form, for a widget bound to none); None when unknown.
+    asks_only_captcha: bool | None = field(default=None, compare=False)
 
 
 def _empty_params() -> Mapping[str, Any]:
@@ -111,6 +116,7 @@ AWS_CHALLENGE_JS: Final = b"challenge.js"  # AWS WAF's challenge interstitial
 _CAPTCHA_RE: Final = re.compile(rb"captcha")
 HDR_CF_MITIGATED: Final = b"header:cf-mitigated"
 HDR_AWS_WAF: Final = b"header:x-amzn-waf-action"
+HDR_DATADOME: Final = b"header:x-datadome"  # X-DataDome / X-DD-B, or a datadome= cookie set
 _TOKENS: Final = {
     b"captcha": CAPTCHA,
     b"challenges.cloudflare.com/turnstile": CF_TURNSTILE,
@@ -123,14 +129,36 @@ _TOKENS: Final = {
 }
 
 
+#: Detection reads at most this many bytes of a body (the pre-scan and the parse alike): challenge
+#: pages and widgets sit well inside it, and it bounds the cost of any response.
+MAX_BODY_BYTES: Final = 2 * 1024 * 1024
+#: At most this many elements of a kind (scripts, iframes, forms, site keys) are looked at.
+MAX_ITEMS: Final = 500
+#: Characters lxml refuses in a string ("All strings must be XML compatible"): C0 controls but
+#: tab/LF/CR, lone surrogates and the two non-characters. Replaced by a space before parsing.
+_NOT_XML_RE: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_safe(text: str) -> str:
+    """``text`` with the characters lxml refuses replaced by spaces (same length, same offsets)."""
+    return _NOT_XML_RE.sub(" ", text) if _NOT_XML_RE.search(text) else text
+
+
 def scan(response: TextResponse) -> frozenset[bytes]:
     """The markers found in ``response``'s raw body and headers (cheap; no parsing)."""
-    hits = {_TOKENS[m] for m in set(_MARKERS_RE.findall(response.body))}
+    hits = {_TOKENS[m] for m in set(_MARKERS_RE.findall(response.body, 0, MAX_BODY_BYTES))}
     mitigated = response.headers.get(b"cf-mitigated")
     if mitigated is not None and mitigated.strip().lower() == b"challenge":
         hits.add(HDR_CF_MITIGATED)
     if response.headers.get(b"x-amzn-waf-action"):
         hits.add(HDR_AWS_WAF)
+    headers = response.headers
+    if (
+        b"x-datadome" in headers
+        or b"x-dd-b" in headers
+        or any(c.lstrip().startswith(b"datadome=") for c in headers.getlist(b"set-cookie"))
+    ):
+        hits.add(HDR_DATADOME)
     return frozenset(hits)
 
 
@@ -187,8 +215,21 @@ class JsCall:
     options: Mapping[str, str]
 
 
+def _object_members(text: str, pos: int) -> dict[str, str]:
+    """The members of the object literal whose ``{`` is just before ``pos``."""
+    options: dict[str, str] = {}
+    for member in _split_args(text, pos):
+        mm = _MEMBER_RE.fullmatch(member)
+        if mm:  # `{sitekey}` shorthand: the value is a variable of that name
+            options.setdefault(mm.group(2).lower(), (mm.group(3) or mm.group(2)).strip())
+    return options
+
+
 def js_calls(text: str, callee: re.Pattern[str], limit: int = 10) -> Iterator[JsCall]:
-    """Calls of ``callee`` (a pattern ending with the opening parenthesis) in ``text``."""
+    """Calls of ``callee`` (a pattern ending with the opening parenthesis) in ``text``.
+
+    The options are the first object-literal argument's members, or those of the object
+    literal assigned to a variable passed instead (``render('box', opts)``)."""
     for count, m in enumerate(callee.finditer(text)):
         if count >= limit:
             return
@@ -198,13 +239,15 @@ def js_calls(text: str, callee: re.Pattern[str], limit: int = 10) -> Iterator[Js
         for arg in args:
             stripped = arg.strip()
             if stripped.startswith("{"):
-                for member in _split_args(stripped, 1):
-                    mm = _MEMBER_RE.fullmatch(member)
-                    if mm:  # `{sitekey}` shorthand: the value is a variable of that name
-                        options.setdefault(
-                            mm.group(2).lower(), (mm.group(3) or mm.group(2)).strip()
-                        )
+                options = _object_members(stripped, 1)
                 break
+        else:
+            for arg in args[1:2]:
+                name = arg.strip()
+                if _IDENT_RE.fullmatch(name) and "." not in name:
+                    assigned = re.search(rf"(?<![\w$.]){re.escape(name)}\s*=\s*\{{", text)
+                    if assigned is not None:
+                        options = _object_members(text, assigned.end())
         yield JsCall(first=first, first_string=js_string(first), options=options)
 
 
@@ -263,16 +306,34 @@ def xpath_literal(value: str) -> str | None:
 
 
 class Page:
-    """A response under examination, with lazily computed views shared by the detectors."""
+    """A response under examination, with lazily computed views shared by the detectors.
+
+    Only the first :data:`MAX_BODY_BYTES` of the body are read; the text given to lxml has the
+    characters it refuses replaced, and is parsed without lxml's "huge tree" option (nesting
+    deeper than 255 levels is flattened). ``work`` counts what was done, for tests and benchmarks.
+    """
 
     def __init__(self, response: TextResponse, hits: frozenset[bytes] | None = None) -> None:
         self.response = response
-        self.body = response.body
+        self.body = response.body[:MAX_BODY_BYTES]
+        self.truncated = len(response.body) > MAX_BODY_BYTES
         self.hits = scan(response) if hits is None else hits
+        #: ``parsed_chars``: text handed to lxml; ``queries``: XPath evaluations.
+        self.work: dict[str, int] = {"parsed_chars": 0, "queries": 0}
 
     def has(self, *needles: bytes) -> bool:
         """Whether the raw body contains any of ``needles`` (a byte search, no parsing)."""
         return any(needle in self.body for needle in needles)
+
+    @cached_property
+    def text(self) -> str:
+        """The (capped) body as text, safe for lxml."""
+        response = self.response
+        if not self.truncated:
+            text = response.text
+        else:  # decode only the part read; a character cut in two becomes U+FFFD
+            text = self.body.decode(response.encoding, errors="replace")
+        return xml_safe(text)
 
     @cached_property
     def _captcha_contexts(self) -> bytes:
@@ -296,39 +357,55 @@ class Page:
 
     @cached_property
     def sel(self) -> Selector:
-        selector: Selector = self.response.selector
-        if selector.type not in ("html", "xml"):  # parsel reads a JSON body as type "json"
-            selector = Selector(text=self.response.text, type="html")
-        return selector
+        text = self.text
+        kind = "xml" if isinstance(self.response, XmlResponse) else "html"
+        self.work["parsed_chars"] += len(text)
+        with warnings.catch_warnings():  # lxml's "input data is too big" for huge text nodes
+            warnings.simplefilter("ignore")
+            return Selector(text=text, type=kind, base_url=self.response.url, huge_tree=False)
+
+    def xpath(
+        self, xpath: str, node: Selector | None = None, /, **variables: str
+    ) -> list[Selector]:
+        """``xpath`` evaluated on ``node`` (default: the page), at most :data:`MAX_ITEMS` results.
+
+        Variables are made safe for lxml (they often come from the page)."""
+        self.work["queries"] += 1
+        safe = {k: xml_safe(v) for k, v in variables.items()}
+        return list((node if node is not None else self.sel).xpath(xpath, None, **safe))[:MAX_ITEMS]
+
+    def strings(self, xpath: str) -> list[str]:
+        """The string values ``xpath`` selects (stripped), at most :data:`MAX_ITEMS`."""
+        return [s.get().strip() for s in self.xpath(xpath)]
 
     @cached_property
     def script_srcs(self) -> list[str]:
-        return [s.strip() for s in self.sel.xpath("//script/@src").getall()]
+        return self.strings("//script/@src")
 
     @cached_property
     def inline_js(self) -> str:
-        """The text of every ``<script>`` without ``src`` (JS and JSON data blocks), joined."""
-        return "\n".join(self.sel.xpath("//script[not(@src)]/text()").getall())
+        """The text of the ``<script>`` elements without ``src`` (JS and JSON data blocks)."""
+        return "\n".join(s.get() for s in self.xpath("//script[not(@src)]/text()"))
 
     @cached_property
     def iframe_srcs(self) -> list[str]:
-        return [s.strip() for s in self.sel.xpath("//iframe/@src").getall()]
+        return self.strings("//iframe/@src")
 
     @cached_property
     def data_sitekeys(self) -> list[str]:
-        return [s.strip() for s in self.sel.xpath("//@data-sitekey").getall() if s.strip()]
+        return [s for s in self.strings("//@data-sitekey") if s]
 
     @cached_property
     def forms(self) -> list[Selector]:
-        return list(self.sel.xpath("//form"))
+        return self.xpath("//form")
 
     def first(self, xpath: str, **variables: str) -> Selector | None:
-        found = self.sel.xpath(xpath, None, **variables)
+        found = self.xpath(xpath, **variables)
         return found[0] if found else None
 
     def widget(self, css_class: str) -> Selector | None:
         """The first element with ``css_class``, preferring one that carries a site key."""
-        found = self.sel.xpath(
+        found = self.xpath(
             "//*[contains(concat(' ', normalize-space(@class), ' '), $c)]", c=f" {css_class} "
         )
         for el in found:
@@ -356,11 +433,10 @@ class Page:
 
     # --- forms --------------------------------------------------------------------------------
 
-    @staticmethod
-    def enclosing_form(el: Selector | None) -> Selector | None:
+    def enclosing_form(self, el: Selector | None) -> Selector | None:
         if el is None:
             return None
-        found = el.xpath("ancestor-or-self::form[1]")
+        found = self.xpath("ancestor-or-self::form[1]", el)
         return found[0] if found else None
 
     def form_with_field(self, name: str) -> Selector | None:
@@ -373,9 +449,8 @@ class Page:
         """An ``<input>`` whose name mentions captcha (in ``form``, or in any form)."""
         xpath = ".//input[contains(translate(@name, 'CAPTH', 'capth'), 'captcha')]"
         if form is None:
-            xpath = "//form" + xpath[1:]
-            return self.first(xpath)
-        found = form.xpath(xpath)
+            return self.first("//form" + xpath[1:])
+        found = self.xpath(xpath, form)
         return found[0] if found else None
 
     def form_xpath(self, form: Selector) -> str | None:
@@ -390,9 +465,38 @@ class Page:
                 return f"//form[@{attr}={literal}]"
         return f"(//form)[{index + 1}]"
 
-    def locate(self, form: Selector | None, token_field: str) -> FormLocator | None:
+    def asks_only_captcha(self, form: Selector, token_field: str) -> bool:
+        """Whether ``form`` has no field for the user but the CAPTCHA's own: a field without a
+        ``name`` still asks the user for something (a search box, an e-mail address)."""
+        for el in self.xpath(USER_FIELDS_XPATH, form):
+            name = (el.attrib.get("name") or "").strip()
+            if not name or (name not in TOKEN_FIELDS and name != token_field):
+                return False
+        return True
+
+    def locate(
+        self, form: Selector | None, token_field: str, *, bound: bool = True
+    ) -> FormLocator | None:
+        """Where the token goes: ``form`` and its ``token_field``. ``bound`` is False when the
+        form is only a guess (the widget is in no form, and nothing ties it to this one)."""
         xpath = self.form_xpath(form) if form is not None else None
-        return FormLocator(xpath=xpath, token_field=token_field) if xpath else None
+        if form is None or xpath is None:
+            return None
+        only = bound and self.asks_only_captcha(form, token_field)
+        return FormLocator(xpath=xpath, token_field=token_field, asks_only_captcha=only)
+
+
+#: The fields of a form a user fills in or picks (not hidden inputs, buttons, check boxes).
+USER_FIELDS_XPATH: Final = (
+    ".//textarea | .//select | .//input[not(@type) or not(contains("
+    "' hidden submit button image reset checkbox radio file ', "
+    "concat(' ', translate(normalize-space(@type), 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', "
+    "'abcdefghijklmnopqrstuvwxyz'), ' ')))]"
+)
+#: The response fields the widgets themselves add to a form.
+TOKEN_FIELDS: Final = frozenset(
+    {"g-recaptcha-response", "h-captcha-response", "cf-turnstile-response"}
+)
 
 
 class BaseDetector:

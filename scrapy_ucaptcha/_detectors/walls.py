@@ -11,6 +11,7 @@ from ._core import (
     CF_CHL,
     HDR_AWS_WAF,
     HDR_CF_MITIGATED,
+    HDR_DATADOME,
     BaseDetector,
     Challenge,
     ChallengeKind,
@@ -23,13 +24,18 @@ from .widgets import TOKEN_DETECTORS
 def _wall_text(page: Page) -> str:
     """Where a wall's machinery lives: script code and URLs of markup, or a JSON/text body."""
     if not page.is_markup:
-        return page.response.text
+        return page.text
     return "\n".join([page.inline_js, *page.script_srcs, *page.iframe_srcs])
 
 
 _IUAM_XPATH: Final = (
     "//input[@name='jschl_vc'] | //*[@id='jschl-answer'] | //form[contains(@action, 'jschl')]"
 )
+
+
+#: Cloudflare's older captcha page: its form posts to ``/cdn-cgi/l/chk_captcha``; when the widget
+#: in it is one we can solve (reCAPTCHA v2) the widget detectors take the page.
+_OLD_CAPTCHA_XPATH: Final = "//form[contains(@action, '/cdn-cgi/l/chk_captcha')]"
 
 
 class CloudflareChallengeDetector(BaseDetector):
@@ -40,11 +46,12 @@ class CloudflareChallengeDetector(BaseDetector):
     """
 
     name = "cloudflare"
-    triggers = frozenset({CF_CHL, HDR_CF_MITIGATED})
+    triggers = frozenset({CF_CHL, HDR_CF_MITIGATED, CAPTCHA})
 
     def examine(self, page: Page) -> Challenge | None:
         header = HDR_CF_MITIGATED in page.hits
-        if not header and not page.has(b"_cf_chl", b"jschl"):
+        old_captcha = page.near_captcha(b"chk_captcha")  # the 2015-era captcha page
+        if not header and not old_captcha and not page.has(b"_cf_chl", b"jschl"):
             return None
         iuam = page.has(b"jschl") and (page.first(_IUAM_XPATH) is not None)
         managed = (
@@ -55,6 +62,7 @@ class CloudflareChallengeDetector(BaseDetector):
                 for s in page.script_srcs
             )
             or page.first("//form[contains(@action, '__cf_chl_')]") is not None
+            or (old_captcha and page.first(_OLD_CAPTCHA_XPATH) is not None)
         )
         if not (iuam or managed):
             return None
@@ -66,10 +74,11 @@ class CloudflareChallengeDetector(BaseDetector):
         return Challenge(kind=kind, solvable=False, detector=self.name)
 
 
-_DD_OBJECT_RE: Final = re.compile(r"\bdd\s*=\s*\{([^{}]*)\}")
+_DD_OBJECT_RE: Final = re.compile(r"\bdd\s*=\s*\{([^{}]{0,4000})\}")
 _DD_FIELD_RE: Final = re.compile(r"""["']?(\w+)["']?\s*:\s*["']?([^"',}]*)""")
 _DD_URL_RE: Final = re.compile(
-    r"""captcha-delivery\.com(?:\\?/)+(?:captcha|interstitial)(?:\\?/)*\?[^"'\s<>]*"""
+    r"""(?:captcha-delivery\.com|datadome\.co)(?:\\?/){1,3}(?:captcha|interstitial)\b"""
+    r"""(?:\\?/)?(?:\?[^"'\s<>]{0,4000})?"""
 )
 _DD_SCRIPT_RE: Final = re.compile(r"captcha-delivery\.com/[ci]\.js")
 
@@ -82,10 +91,11 @@ class DataDomeDetector(BaseDetector):
     """
 
     name = "datadome"
-    triggers = frozenset({CAPTCHA})
+    triggers = frozenset({CAPTCHA, HDR_DATADOME})
 
     def examine(self, page: Page) -> Challenge | None:
-        if not page.near_captcha(b"captcha-delivery"):
+        header = HDR_DATADOME in page.hits
+        if not (page.near_captcha(b"captcha-delivery") or page.has(b"datadome.co") or header):
             return None
         text = _wall_text(page)
         t: str | None = None
@@ -96,6 +106,7 @@ class DataDomeDetector(BaseDetector):
             found = (
                 "captcha-delivery" in fields.get("host", "")
                 or _DD_SCRIPT_RE.search(text) is not None
+                or (header and page.response.status == 403 and "cid" in fields)
             )
             t = fields.get("t") if found else None
         url = _DD_URL_RE.search(text)
@@ -115,27 +126,50 @@ class DataDomeDetector(BaseDetector):
 _PX_MACHINERY: Final = ("_pxAppId", "px-cdn.net", "px-cloud.net", "/captcha/captcha.js")
 
 
+_PX_CAPTCHA_SCRIPT_RE: Final = re.compile(
+    r"captcha\.px-cdn\.net/|/captcha/captcha\.js|/px/captcha/"
+)
+#: What PerimeterX's own block template carries instead of a ``#px-captcha`` box: it loads the
+#: captcha script from a variable and falls back to an error box.
+_PX_TEMPLATE_MARKERS: Final = ("pxCaptchaSrc", "_pxOnError", "px-captcha-error")
+_PX_TITLE: Final = "access to this page has been denied"
+
+
 class PerimeterXDetector(BaseDetector):
-    """PerimeterX (HUMAN) block pages ("Press & Hold" in ``#px-captcha``), also as JSON."""
+    """PerimeterX (HUMAN) block pages ("Press & Hold" in ``#px-captcha``), also as JSON.
+
+    The ``#px-captcha`` box is often created by the captcha script (PerimeterX's own block
+    template has none in its HTML), so the captcha script (``captcha.px-cdn.net``, the
+    first-party ``/<app>/captcha/captcha.js`` or ``/px/captcha/``), the template's loader or the
+    block page's title count as much as the box. The sensor script alone (``window._pxAppId`` and
+    ``main.min.js``, on every page of a protected site) does not.
+    """
 
     name = "perimeterx"
     triggers = frozenset({CAPTCHA})
 
     def examine(self, page: Page) -> Challenge | None:
-        if not page.near_captcha(b"px-captcha", b"captcha.px-", b"/captcha.js"):
+        if not page.near_captcha(b"px-captcha", b"captcha.px-", b"/captcha.js", b"px/captcha"):
             return None
         text = _wall_text(page)
+        if not any(marker in text for marker in _PX_MACHINERY):
+            return None
         if page.is_markup:
-            if page.first("//*[@id='px-captcha']") is None:
+            block = (
+                page.first("//*[@id='px-captcha']") is not None
+                or _PX_CAPTCHA_SCRIPT_RE.search(text) is not None
+                or any(marker in text for marker in _PX_TEMPLATE_MARKERS)
+                or _PX_TITLE
+                in (page.first("//title") or page.sel).xpath("string()").get("").lower()
+            )
+            if not block:
                 return None
         elif '"blockScript"' not in text or '"appId"' not in text:
-            return None
-        if not any(marker in text for marker in _PX_MACHINERY):
             return None
         return Challenge(kind=ChallengeKind.PERIMETERX, solvable=False, detector=self.name)
 
 
-_GOKU_RE: Final = re.compile(r"gokuProps\s*=\s*\{(.*?)\}", re.S)
+_GOKU_RE: Final = re.compile(r"gokuProps\s*=\s*\{([^{}]{0,8000})\}")
 _GOKU_FIELD_RE: Final = re.compile(r"""["']?(key|iv|context)["']?\s*:\s*["']([^"']*)["']""")
 
 

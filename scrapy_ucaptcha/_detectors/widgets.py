@@ -23,7 +23,7 @@ from ._core import (
 
 _RC_FIELD: Final = "g-recaptcha-response"
 _RC_API_RE: Final = re.compile(
-    r"""(?:https?:)?//(?:www\.)?(google\.com|recaptcha\.net)/recaptcha/(api|enterprise)\.js[^"'\s<>]*"""
+    r"""(?:https?:)?//(?:www\.)?(google\.com|recaptcha\.net)/recaptcha/(api|enterprise)\.js[^"'\s<>]{0,2000}"""
 )
 _RC_FRAME_RE: Final = re.compile(
     r"(?:www\.)?(google\.com|recaptcha\.net)/recaptcha/(?:api2|enterprise|api)/(?:anchor|bframe|fallback)"
@@ -31,20 +31,29 @@ _RC_FRAME_RE: Final = re.compile(
 _RC_RENDER_RE: Final = re.compile(r"\bgrecaptcha(?:\.enterprise)?\.render\s*\(")
 _RC_EXECUTE_RE: Final = re.compile(r"\bgrecaptcha(?:\.enterprise)?\.execute\s*\(")
 _RC_KEY_RE: Final = re.compile(r"6[\w-]{39}")
+#: What api.js writes into the page (saved pages carry it inline): the keys it renders with
+#: (a site key for v3, else "explicit"/"onload"), Enterprise, and the API base it uses.
+_RC_CFG_RENDER_RE: Final = re.compile(
+    r"""cfg\[["']render["']\]\s*\|\|\s*\[\]\)\.push\(\s*["']([\w-]{1,100})["']"""
+)
+_RC_CFG_API_RE: Final = re.compile(
+    r"""__recaptcha_api["']?\]?\s*=\s*["'](?:https?:)?//(?:www\.)?(google\.com|recaptcha\.net)"""
+    r"""/recaptcha/(api2|enterprise)/"""
+)
 _RC_RENDER_KEY_RE: Final = re.compile(r"[\w-]{20,}")  # `render=<key>`, not `render=explicit`
 
 _HC_FIELD: Final = "h-captcha-response"
 _HC_API_RE: Final = re.compile(r"hcaptcha\.com/1/api\.js")
 _HC_RENDER_RE: Final = re.compile(r"\bhcaptcha\.render\s*\(")
 _HC_KEY_RE: Final = re.compile(r"[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}", re.I)
-_HC_RQDATA_RE: Final = re.compile(r"""\brqdata["']?\s*:\s*(["'])(.+?)\1""")
+_HC_RQDATA_RE: Final = re.compile(r"""\brqdata["']?\s*:\s*(["'])([^"'\n]{1,8000})\1""")
 
 _TS_FIELD: Final = "cf-turnstile-response"
 _TS_API: Final = "challenges.cloudflare.com/turnstile/"
 _TS_RENDER_RE: Final = re.compile(r"\bturnstile\.render\s*\(")
 _TS_KEY_RE: Final = re.compile(r"[0-3]x[\w-]{16,}")
 
-_BY_ID_RE: Final = re.compile(r"""(?:getElementById|querySelector)\(\s*(["'])([^"']+)\1""")
+_BY_ID_RE: Final = re.compile(r"""(?:getElementById|querySelector)\(\s*(["'])([^"']{1,200})\1""")
 
 
 def _first(*values: str | None) -> str | None:
@@ -74,6 +83,22 @@ def _is_button(el: Selector | None) -> bool:
     return tag == "button" or (tag == "input" and kind in ("submit", "button", "image"))
 
 
+def _badge_frame(badge: Selector | None) -> str | None:
+    """The anchor iframe URL inside a ``.grecaptcha-badge``."""
+    if badge is None:
+        return None
+    src = badge.xpath(".//iframe/@src").get()
+    return src.strip() if src and _RC_FRAME_RE.search(src) else None
+
+
+def _standalone_badge(badge: Selector | None) -> bool:
+    """A badge in a bare ``<div>`` right under ``<body>``: where api.js puts the v3 badge."""
+    if badge is None:
+        return False
+    parent = badge.xpath("..")
+    return bool(parent) and not parent[0].attrib and bool(parent.xpath("parent::body"))
+
+
 def _target(page: Page, widget: Selector | None, call: JsCall | None) -> Selector | None:
     """The widget element, else the element a ``render(…)`` call draws into."""
     if widget is not None or call is None:
@@ -84,17 +109,22 @@ def _target(page: Page, widget: Selector | None, call: JsCall | None) -> Selecto
     return page.element_for_target(m.group(2)) if m else None
 
 
-def _form(page: Page, target: Selector | None, field: str, *, fallback: bool) -> Selector | None:
+def _form(
+    page: Page, target: Selector | None, field: str, *, fallback: bool
+) -> tuple[Selector | None, bool]:
     """The form holding the widget, else the one holding the response field, else (for
-    invisible/v3 widgets, best effort) the form with a captcha input or the only form."""
+    invisible/v3 widgets, best effort) the form with a captcha input or the only form.
+
+    The flag says whether something ties the widget to that form (False for the only-form
+    guess: a site-wide v3 script and a search box share a page, not a form)."""
     form = page.enclosing_form(target)
     if form is None:
         form = page.form_with_field(field)
     if form is None and fallback:
         form = page.enclosing_form(page.captcha_input(None))
         if form is None:
-            form = page.only_form()
-    return form
+            return page.only_form(), False
+    return form, True
 
 
 class RecaptchaDetector(BaseDetector):
@@ -108,20 +138,40 @@ class RecaptchaDetector(BaseDetector):
             return None
         js = page.inline_js
         widget = page.widget("g-recaptcha")
-        render = next(js_calls(js, _RC_RENDER_RE), None)
+        renders = list(js_calls(js, _RC_RENDER_RE))
+        # the render call that names a site key, else the first one
+        render = next(
+            (c for c in renders if _opt(c, "sitekey", js)), renders[0] if renders else None
+        )
         executes = list(js_calls(js, _RC_EXECUTE_RE))
         api = next(filter(None, map(_RC_API_RE.search, page.script_srcs)), None)
         api = api or _RC_API_RE.search(js)
+        cfg_api = _RC_CFG_API_RE.search(js) if "___grecaptcha_cfg" in js else None
+        cfg_keys = (
+            _RC_CFG_RENDER_RE.findall(js)
+            if cfg_api is not None or "___grecaptcha_cfg" in js
+            else []
+        )
         frames = [s for s in page.iframe_srcs if _RC_FRAME_RE.search(s)]
         field = page.first("//*[@name=$n]", n=_RC_FIELD)
-        scripted = bool(frames or executes) or "grecaptcha." in js
-        if widget is None and render is None and api is None and field is None and not scripted:
+        badge = page.widget("grecaptcha-badge")
+        scripted = bool(frames or executes or cfg_keys) or "grecaptcha." in js
+        if (
+            widget is None
+            and render is None
+            and api is None
+            and field is None
+            and badge is None
+            and not scripted
+        ):
             return None
 
         frame = frames[0] if frames else None
+        badge_frame = _badge_frame(badge)
         enterprise = (
             (api is not None and api.group(2) == "enterprise")
             or "grecaptcha.enterprise." in js
+            or (cfg_api is not None and cfg_api.group(2) == "enterprise")
             or any("/recaptcha/enterprise/" in f for f in frames)
         )
         exec_key = exec_action = None
@@ -136,12 +186,21 @@ class RecaptchaDetector(BaseDetector):
         render_key = query_param(api.group(0), "render") if api else None
         if render_key and not _RC_RENDER_KEY_RE.fullmatch(render_key):
             render_key = None  # render=explicit / render=onload
+        if render_key is None:  # the loader api.js wrote inline: its render list
+            render_key = next((k for k in cfg_keys if _RC_RENDER_KEY_RE.fullmatch(k)), None)
+        target = _target(page, widget, render)
 
         sitekey: str | None
-        if widget is not None or render is not None:  # a v2 widget
+        widget_key = _attr(widget, "data-sitekey")
+        if widget is not None and (
+            (_is_button(widget) and _attr(widget, "data-action"))  # Google's v3 button binding
+            or (widget_key is not None and widget_key == render_key)
+        ):
+            version, sitekey, invisible = "v3", widget_key or render_key or exec_key, False
+        elif widget is not None or render is not None:  # a v2 widget
             version = "v2"
             sitekey = (
-                _attr(widget, "data-sitekey")
+                widget_key
                 or _opt(render, "sitekey", js)
                 or page.generic_sitekey(_RC_KEY_RE)
                 or (query_param(frame, "k") if frame else None)
@@ -153,19 +212,25 @@ class RecaptchaDetector(BaseDetector):
             )
             invisible = (
                 size == "invisible"
-                or _is_button(widget)
+                or _is_button(target)
                 or bare_execute
                 or (exec_key is not None and exec_key == sitekey)
             )
         elif render_key or exec_key:
             version, sitekey, invisible = "v3", render_key or exec_key, False
+        elif badge_frame is not None and _standalone_badge(badge):
+            # the badge Google appends to <body> for v3 (a v2 badge sits in its widget)
+            version, sitekey, invisible = "v3", query_param(badge_frame, "k"), False
         else:  # only the API script, an execute() or a response field: the widget is built in JS
             version = "v2"
+            frame = frame or badge_frame
             sitekey = page.generic_sitekey(_RC_KEY_RE) or (
                 query_param(frame, "k") if frame else None
             )
-            invisible = bool(executes) or (
-                frame is not None and query_param(frame, "size") == "invisible"
+            invisible = (
+                bool(executes)
+                or badge is not None
+                or (frame is not None and query_param(frame, "size") == "invisible")
             )
 
         if enterprise:
@@ -190,9 +255,9 @@ class RecaptchaDetector(BaseDetector):
             params["enterprise"] = True
         if invisible:
             params["invisible"] = True
-        domain = api.group(1) if api else None
-        if domain is None and frame is not None:
-            m = _RC_FRAME_RE.search(frame)
+        domain = api.group(1) if api else (cfg_api.group(1) if cfg_api else None)
+        if domain is None and (frame or badge_frame) is not None:
+            m = _RC_FRAME_RE.search(frame or badge_frame or "")
             domain = m.group(1) if m else None
         if domain:
             params["api_domain"] = domain
@@ -200,9 +265,7 @@ class RecaptchaDetector(BaseDetector):
         if callback:
             params["callback"] = callback
 
-        form = _form(
-            page, _target(page, widget, render), _RC_FIELD, fallback=invisible or version == "v3"
-        )
+        form, bound = _form(page, target, _RC_FIELD, fallback=invisible or version == "v3")
         token_field = _RC_FIELD
         if version == "v3" and form is not None:  # v3 pages often copy the token to their own input
             own = page.captcha_input(form)
@@ -212,7 +275,7 @@ class RecaptchaDetector(BaseDetector):
             solvable=sitekey is not None,
             sitekey=sitekey,
             params=params,
-            form=page.locate(form, token_field),
+            form=page.locate(form, token_field, bound=bound),
             detector=self.name,
         )
 
@@ -251,18 +314,20 @@ class HCaptchaDetector(BaseDetector):
         params: dict[str, Any] = {}
         if rqdata:
             params["rqdata"] = rqdata
-        if invisible:
-            params["invisible"] = True
         callback = _callback(widget, render)
         if callback:
             params["callback"] = callback
-        form = _form(page, _target(page, widget, render), _HC_FIELD, fallback=invisible)
+        target = _target(page, widget, render)
+        invisible = invisible or _is_button(target)
+        if invisible:
+            params["invisible"] = True
+        form, bound = _form(page, target, _HC_FIELD, fallback=invisible)
         return Challenge(
             kind=ChallengeKind.HCAPTCHA,
             solvable=sitekey is not None,
             sitekey=sitekey,
             params=params,
-            form=page.locate(form, _HC_FIELD),
+            form=page.locate(form, _HC_FIELD, bound=bound),
             detector=self.name,
         )
 
@@ -301,13 +366,15 @@ class TurnstileDetector(BaseDetector):
             _attr(widget, "data-response-field-name"),
             _opt(render, "response-field-name", js),
         )
-        form = _form(page, _target(page, widget, render), token_field or _TS_FIELD, fallback=False)
+        form, bound = _form(
+            page, _target(page, widget, render), token_field or _TS_FIELD, fallback=False
+        )
         return Challenge(
             kind=ChallengeKind.TURNSTILE,
             solvable=sitekey is not None,
             sitekey=sitekey,
             params=params,
-            form=page.locate(form, token_field or _TS_FIELD),
+            form=page.locate(form, token_field or _TS_FIELD, bound=bound),
             detector=self.name,
         )
 
