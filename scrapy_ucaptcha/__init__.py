@@ -25,6 +25,7 @@ from scrapy_ucaptcha.errors import (
 )
 from scrapy_ucaptcha.extension import UCaptchaExtension
 from scrapy_ucaptcha.httpcache import UCaptchaCachePolicy
+from scrapy_ucaptcha.identity import UCaptchaIdentityMiddleware
 from scrapy_ucaptcha.middleware import UCaptchaMiddleware
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "UCaptchaError",
     "UCaptchaExtension",
     "UCaptchaFatalError",
+    "UCaptchaIdentityMiddleware",
     "UCaptchaMiddleware",
     "UCaptchaProtocolError",
     "UCaptchaRateLimitError",

@@ -9,6 +9,7 @@ from scrapy.utils.misc import load_object
 
 from scrapy_ucaptcha.extension import UCaptchaExtension
 from scrapy_ucaptcha.httpcache import UCaptchaCachePolicy
+from scrapy_ucaptcha.identity import UCaptchaIdentityMiddleware
 from scrapy_ucaptcha.middleware import UCaptchaMiddleware
 
 if TYPE_CHECKING:
@@ -19,16 +20,22 @@ __all__ = ["MIDDLEWARE_PRIORITY", "Addon", "wrap_cache_policy"]
 #: After HttpCompression (590, body decompressed) and Redirect (600); before MetaRefresh (580) and
 #: Retry (550), which would otherwise retry challenge pages blindly.
 MIDDLEWARE_PRIORITY = 585
+#: After HttpProxyMiddleware (750) and the rotating-proxy and User-Agent middlewares before it.
+IDENTITY_MIDDLEWARE_PRIORITY = 760
 EXTENSION_PRIORITY = 500
 
 
 class Addon:
-    """Adds :class:`UCaptchaMiddleware` and :class:`UCaptchaExtension` unless already configured;
+    """Adds :class:`UCaptchaMiddleware`, :class:`UCaptchaIdentityMiddleware` and
+    :class:`UCaptchaExtension` unless already configured;
     with HttpCache on, wraps its policy in :class:`UCaptchaCachePolicy`."""
 
     def update_settings(self, settings: BaseSettings) -> None:
         settings.setdefault_in_component_priority_dict(
             "DOWNLOADER_MIDDLEWARES", UCaptchaMiddleware, MIDDLEWARE_PRIORITY
+        )
+        settings.setdefault_in_component_priority_dict(
+            "DOWNLOADER_MIDDLEWARES", UCaptchaIdentityMiddleware, IDENTITY_MIDDLEWARE_PRIORITY
         )
         settings.setdefault_in_component_priority_dict(
             "EXTENSIONS", UCaptchaExtension, EXTENSION_PRIORITY

@@ -4,7 +4,8 @@ Every method is a coroutine to be awaited from Scrapy code running on Twisted's 
 Transient failures are retried inside the client with exponential backoff and jitter, bounded in
 attempts and in total time; HTTP 429 waits until ``X-RateLimit-Reset``. Every call has a timeout.
 The API key travels only in request bodies sent to the API URL, is never logged, and is scrubbed
-from any text the API sends back before it reaches an exception or a log line.
+from any text the API sends back before it reaches an exception or a log line; so are the
+credentials of every proxy a task carried (an API may quote the task in an error description).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from scrapy_ucaptcha.errors import (
     UCaptchaTimeoutError,
     error_for,
 )
+from scrapy_ucaptcha.identity import scrub, task_secrets
 
 if TYPE_CHECKING:
     from treq.client import HTTPClient
@@ -184,6 +186,11 @@ class TaskResult:
             value = self.solution.get(name)
             if isinstance(value, str) and value:
                 return value
+        cookies = self.solution.get("cookies")  # a cookie-type solution: {"name": "value"}
+        if isinstance(cookies, Mapping):
+            for value in cookies.values():
+                if isinstance(value, str) and value:
+                    return value
         return None
 
     @property
@@ -314,6 +321,7 @@ class UCaptchaClient:
         self._pool: HTTPConnectionPool | None = None
         self._http: HTTPClient | None = None
         self._closed = False
+        self._secrets: set[str] = set()  # proxy credentials of the tasks sent
 
     def __repr__(self) -> str:
         return (
@@ -337,6 +345,7 @@ class UCaptchaClient:
         """
         if not isinstance(task, Mapping) or not isinstance(task.get("type"), str):
             raise TypeError("task must be a mapping with a string 'type'")
+        self._secrets.update(task_secrets(task))  # the API may quote the task in an error
         payload: dict[str, Any] = {"task": dict(task)}
         if callback_url:
             payload["callbackUrl"] = callback_url
@@ -670,7 +679,10 @@ class UCaptchaClient:
         return f"{len(body)} bytes starting {text!r}"
 
     def _scrub(self, text: str) -> str:
-        return text.replace(self._key, redact_key(self._key)) if self._key in text else text
+        """``text`` without the API key or the credentials of any proxy a task carried."""
+        if self._key in text:
+            text = text.replace(self._key, redact_key(self._key))
+        return scrub(text, self._secrets) if self._secrets else text
 
 
 def _to_float(value: str | None) -> float | None:

@@ -64,6 +64,8 @@ class Config:
     max_connections: int = 10
     callback_url: str | None = None
     callback_listen: tuple[str, int] | None = None
+    proxy_passthrough: bool = True
+    proxy_allow_private: bool = False
     #: Every ``UCAPTCHA_*`` name this configuration was read from (for the start checks).
     setting_names: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
 
@@ -149,6 +151,8 @@ class Config:
             max_connections=reader.integer("UCAPTCHA_MAX_CONNECTIONS", 10, minimum=1),
             callback_url=callback_url,
             callback_listen=callback_listen,
+            proxy_passthrough=reader.boolean("UCAPTCHA_PROXY_PASSTHROUGH", True),
+            proxy_allow_private=reader.boolean("UCAPTCHA_PROXY_ALLOW_PRIVATE", False),
         )
         return replace(config, setting_names=frozenset(reader.seen))
 

@@ -29,10 +29,16 @@ __all__ = [
     "KINDS",
     "NOT_READY_CODES",
     "Dialect",
+    "ProxyStyle",
     "ReportStyle",
     "dialect_for_url",
     "get_dialect",
 ]
+
+#: How a task carries the caller's proxy: one ``proxy`` URL string (``scheme://login:password@
+#: host:port``), or the split ``proxyType``/``proxyAddress``/``proxyPort``/``proxyLogin``/
+#: ``proxyPassword`` fields.
+ProxyStyle = Literal["url", "fields"]
 
 #: How a report is sent: ``feedback`` = ``{taskId, result: {invalid, message}}`` (uCaptcha,
 #: CapSolver ``feedbackTask``); ``task_id`` = ``{taskId}`` alone (the ``report*`` methods).
@@ -105,6 +111,11 @@ class Dialect:
     id_type: type = str
     #: The field of getBalance's answer with the balance (a number or a numeric string).
     balance_field: str = "balance"
+    #: How a task carries the request's proxy. The proxied variant of a type is its name without
+    #: the ``Proxyless``/``ProxyLess`` suffix, in every dialect (``identity.proxied_type``).
+    proxy_style: ProxyStyle = "url"
+    #: Whether ``proxyAddress`` must be an IP address (host names are refused).
+    proxy_needs_ip: bool = False
 
     def report_endpoint(self, family: str, *, accepted: bool) -> str | None:
         """Where to report a token of ``family``: the endpoint name, or None when the provider
@@ -135,6 +146,7 @@ DIALECTS: Mapping[str, Dialect] = MappingProxyType(
                 reject=_frozen({"*": "reportIncorrect"}),
                 accept=_frozen({"*": "reportCorrect"}),
                 id_type=int,
+                proxy_style="fields",
             ),
             Dialect(
                 name="anticaptcha",
@@ -152,6 +164,8 @@ DIALECTS: Mapping[str, Dialect] = MappingProxyType(
                 pending_statuses=frozenset({"processing", None}),
                 charged_failures=frozenset({"ERROR_CAPTCHA_UNSOLVABLE"}),
                 id_type=int,
+                proxy_style="fields",  # "IPv4/IPv6 address, no host names, no local networks"
+                proxy_needs_ip=True,
             ),
             Dialect(
                 name="capsolver",
@@ -174,6 +188,8 @@ DIALECTS: Mapping[str, Dialect] = MappingProxyType(
                 pending_statuses=frozenset({"processing", None}),
                 cost_in_result=False,
                 id_type=int,
+                proxy_style="fields",
+                proxy_needs_ip=True,
             ),
         )
     }

@@ -34,7 +34,7 @@ from scrapy.exceptions import DontCloseSpider, IgnoreRequest
 from scrapy.utils.job import job_dir
 from scrapy.utils.reactor import is_asyncio_reactor_installed
 
-from scrapy_ucaptcha import inject
+from scrapy_ucaptcha import identity, inject, walls
 from scrapy_ucaptcha import stats as keys
 from scrapy_ucaptcha.callbacks import CallbackListener
 from scrapy_ucaptcha.checks import warn_at_start
@@ -160,6 +160,7 @@ class UCaptchaMiddleware:
     ) -> Request | Response:
         meta = request.meta
         origin = self._settle(request)
+        self._check_pin(request)
         if meta.get(TASK_KEY) is False or self._closed:
             return response
         state = RequestState.from_meta(meta.get(STATE_KEY))
@@ -176,6 +177,10 @@ class UCaptchaMiddleware:
             return response
         self.stats.inc(keys.CHALLENGES)
         self.stats.inc(f"{keys.CHALLENGES}/{challenge.kind}")
+        wall = walls.wall_for(challenge) if not challenge.solvable else None
+        if wall is not None and self._wall_solvable(wall, request, template):
+            challenge = replace(challenge, solvable=True)
+            self.stats.inc(f"{keys.COOKIE_WALLS}/{wall.kind}")
         if not challenge.solvable:
             self.stats.inc(keys.UNSOLVABLE)
             logger.info(
@@ -216,6 +221,33 @@ class UCaptchaMiddleware:
         )
         logger.warning("%s", error, extra={"spider": self.crawler.spider})
         raise error from exception
+
+    def _wall_solvable(self, wall: walls.CookieWall, request: Request, template: Template) -> bool:
+        """A cookie wall is solved through the request's proxy, or as its template says."""
+        if walls.opted_in(wall, template):
+            return True
+        return self.config.proxy_passthrough and bool(request.meta.get("proxy"))
+
+    def _check_pin(self, request: Request) -> None:
+        """A re-issue must come back through the proxy its task was solved through."""
+        kept = identity.pin_kept(request)
+        request.meta.pop(identity.PIN_KEY, None)
+        if kept:
+            return
+        self.stats.inc(keys.IDENTITY_CHANGED)
+        logger.warning(
+            "%s was re-issued through another proxy than the one its task was solved through "
+            "(a rotating-proxy middleware?); enable scrapy_ucaptcha.UCaptchaIdentityMiddleware "
+            "after it (the add-on does)",
+            request,
+            extra={"spider": self.crawler.spider},
+        )
+
+    def _identity_key(self, request: Request) -> str:
+        try:
+            return identity.identity_of(request).key
+        except identity.ProxyError:
+            return "unusable-proxy"
 
     def _settle(self, request: Request) -> Request | None:
         """A request we handed back got its answer (after any redirects) or its error; return
@@ -279,8 +311,11 @@ class UCaptchaMiddleware:
         *,
         origin: Request | None,
     ) -> Request:
-        if template.scope == "domain" and not state.presolve:
+        wall = walls.wall_for(challenge) if challenge is not None else None
+        if (template.scope == "domain" or wall is not None) and not state.presolve:
             key = (template.pattern, urlsplit(request.url).netloc)
+            if wall is not None:  # one cookie per host and identity (proxy, User-Agent)
+                key = (template.pattern, f"{key[1]}|{self._identity_key(request)}")
             if not (state.leads and state.group == key):
                 join = self.scope.join(key, origin or request, state)
                 if join.action == "follow":
@@ -326,7 +361,7 @@ class UCaptchaMiddleware:
         if state.attempts >= self.config.max_attempts:
             raise state.error(f"still challenged after {state.attempts} solve(s)", "max_attempts")
         try:
-            return plan_task(
+            plan = plan_task(
                 template,
                 request=request,
                 response=response,
@@ -336,6 +371,19 @@ class UCaptchaMiddleware:
             )
         except PlanError as exc:
             raise state.error(str(exc), "bad_template") from None
+        dialect = self.config.dialect
+        try:
+            task = identity.with_identity(
+                plan.task,
+                identity.identity_of(request),
+                type_pinned="type" in template.task,
+                passthrough=self.config.proxy_passthrough,
+                policy=identity.ProxyPolicy(dialect.proxy_style, dialect.proxy_needs_ip),
+                allow_private=self.config.proxy_allow_private,
+            )
+        except identity.ProxyError as exc:
+            raise state.error(str(exc), "bad_proxy") from None
+        return replace(plan, task=task)
 
     def _request_scheduled(self, request: Request, spider: Spider) -> None:
         if PARK_KEY in request.meta:
@@ -368,9 +416,7 @@ class UCaptchaMiddleware:
             solution = await self._solve(parked)
             state = replace(parked.state.with_task(solution.task_id), solution=solution)
             try:
-                request = inject.apply(
-                    parked.plan.inject, parked.request, solution.token, solution.solution
-                )
+                request = self._with_solution(parked, solution)
             except inject.InjectError as exc:
                 raise state.error(str(exc), "bad_template") from None
         except CaptchaSolveError as exc:
@@ -395,6 +441,21 @@ class UCaptchaMiddleware:
             assert state.group is not None
             self.scope.verifying(state.group)
         self._hand_back(request, state, priority=parked.request.priority, origin=parked.request)
+
+    def _with_solution(self, parked: Parked, solution: Solution) -> Request:
+        """The re-issue: the token (or a cookie wall's cookie) injected, and the request pinned
+        to the proxy and User-Agent its task was solved with."""
+        wall = parked.plan.wall
+        if wall is None:
+            request = inject.apply(
+                parked.plan.inject, parked.request, solution.token, solution.solution
+            )
+        else:
+            value = walls.cookie_value(wall, solution.solution, solution.token)
+            request = inject.apply(parked.plan.inject, parked.request, value, solution.solution)
+            request = walls.with_cookie(request, wall.cookie, value)
+        identity.pin(request, _user_agent_of(solution))
+        return request
 
     async def _solve(self, parked: Parked) -> Solution:
         """Create tasks until one gives a solution; raise CaptchaSolveError when none will."""
@@ -523,7 +584,10 @@ class UCaptchaMiddleware:
         request.meta.pop(STATE_KEY, None)
         if state.leads:
             assert state.group is not None
-            self._send(self.scope.release(state.group, state.solution))
+            followers = self.scope.release(state.group, state.solution)
+            for follower in followers:  # the clearance is bound to the leader's identity: theirs
+                identity.pin(follower.request, _user_agent_of(state.solution))
+            self._send(followers)
         if source is None:
             return
         self.stats.inc(keys.SOLVED)
@@ -674,3 +738,8 @@ def _marker(request: Request, park: int | str) -> Request:
     """The copy of ``request`` returned to the engine, which our ``request_scheduled`` handler
     drops: ``park`` is the parked id, ``"following"`` or ``"resent"``."""
     return request.replace(meta={**request.meta, PARK_KEY: park}, dont_filter=True)
+
+
+def _user_agent_of(solution: Solution | None) -> str | None:
+    agent = solution.solution.get("userAgent") if solution is not None else None
+    return agent if isinstance(agent, str) and agent else None

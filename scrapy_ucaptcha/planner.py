@@ -10,11 +10,11 @@ there is one) and the template, and returns a :class:`TaskPlan` (the createTask 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from scrapy_ucaptcha import inject
+from scrapy_ucaptcha import inject, walls
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -42,10 +42,12 @@ class PlanError(ValueError):
 class TaskPlan:
     """What solving and re-issuing one request need (not the page)."""
 
-    task: dict[str, Any]
+    task: dict[str, Any] = field(repr=False)  # may carry proxy credentials
     inject: inject.InjectPlan
     kind: str
     image_url: str | None = None
+    #: A cookie wall: the solution is this wall's cookie.
+    wall: walls.CookieWall | None = None
 
 
 def plan_task(
@@ -59,6 +61,15 @@ def plan_task(
 ) -> TaskPlan:
     """Plan the task for ``challenge`` found in ``response`` (or, when ``presolve``, for sending
     ``request`` with a token from the start)."""
+    wall = walls.wall_for(challenge) if challenge is not None and not presolve else None
+    if wall is not None and challenge is not None and challenge.solvable:
+        page_url = response.url if response is not None else request.url
+        return TaskPlan(
+            task=walls.wall_task(wall, challenge, page_url, template),
+            inject=inject.InjectPlan(mode="cookie", name=wall.cookie),
+            kind=challenge.kind,
+            wall=wall,
+        )
     try:
         if challenge is None or presolve:
             task_type = template.task.get("type")

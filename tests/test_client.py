@@ -449,6 +449,53 @@ async def test_a_key_echoed_in_a_failed_task_description_is_scrubbed() -> None:
     assert_no_key(KEY, result.error_description, repr(result))
 
 
+PROXY_PASSWORD = "prx-secret-client9"
+
+
+@pytest.mark.parametrize(
+    "proxy_fields",
+    [
+        {"proxy": f"http://alice:{PROXY_PASSWORD}@93.184.216.34:3128"},
+        {
+            "proxyType": "http",
+            "proxyAddress": "93.184.216.34",
+            "proxyPort": 3128,
+            "proxyLogin": "alice",
+            "proxyPassword": PROXY_PASSWORD,
+        },
+    ],
+)
+@deferred_f_from_coro_f
+async def test_proxy_credentials_quoted_back_by_the_api_are_scrubbed(
+    proxy_fields: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """An API that quotes the whole task in its error (create and later polls) never gets the
+    proxy's credentials into an exception, a result or a log line."""
+
+    def answer(endpoint: str, body: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+        if endpoint == "createTask":
+            quoted = json.dumps(body["task"])
+            error = {"errorId": 1, "errorCode": "ERROR_PROXY_CONNECT_REFUSED"}
+            return json_answer(200, {**error, "errorDescription": f"cannot use {quoted}"})
+        failed = {"errorId": 0, "status": "failed", "errorCode": "ERROR_BAD_PROXY"}
+        return json_answer(200, {**failed, "errorDescription": f"proxy {PROXY_PASSWORD} dead"})
+
+    api = FakeAPI(answer)
+    caplog.set_level(logging.DEBUG)
+    task = {**RECAPTCHA, "type": "RecaptchaV2Task", **proxy_fields}
+    async with serve(api) as url, api_client(url, max_retries=0) as client:
+        with pytest.raises(UCaptchaError) as info:
+            await client.create_task(task)
+        result = await client.get_task_result("t-1")
+    assert "cannot use" in info.value.description
+    assert "93.184.216.34" in info.value.description  # the address is no secret
+    exc = info.value
+    texts = [str(exc), repr(exc), exc.description, repr(result), str(result.error_description)]
+    texts += [caplog.text, *(record.getMessage() for record in caplog.records)]
+    for text in texts:
+        assert PROXY_PASSWORD not in text
+
+
 @deferred_f_from_coro_f
 async def test_a_key_echoed_in_a_non_json_answer_is_scrubbed() -> None:
     page = f"<html><body>Proxy error for {KEY}</body></html>".encode()

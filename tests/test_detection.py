@@ -479,7 +479,14 @@ WALLS: list[WallCase] = [
         {"X-DataDome": "protected"},
         ChallengeKind.DATADOME,
         None,
-        {"banned": False},
+        {
+            "banned": False,
+            # what c.js would load: the dd object's cid, hsh, t, s, e and the page as referer
+            "captcha_url": "https://geo.captcha-delivery.com/captcha/"
+            "?initialCid=AHrlqAAAAAMAsWm3Fl9Q0J0AAOaM2Q%3D%3D&hash=2211F522B61E269B869FA6EAFFB5E1"
+            "&cid=&t=fe&referer=https%3A%2F%2Fshop.example.com%2Fp%2F1&s=44705"
+            "&e=5d6c0b1f2a3e4d5c6b7a8f9e0d1c2b3a4f5e6d7c8b9a0f1e2d3c4b5a6f7e8d9c",
+        },
     ),
     ("perimeterx.html", 403, {}, ChallengeKind.PERIMETERX, None, {}),
     (
@@ -507,6 +514,8 @@ WALLS: list[WallCase] = [
             "waf_action": "challenge",
             "iv": "CgAFRjIxNwAAAbbn",
             "context": "Y2hhbGxlbmdlLWNvbnRleHQtZm9yLXRlc3Rz",
+            "challenge_script": "https://9a8b7c6d5e4f.e1d2c3b4a596.eu-west-1.token.awswaf.com"
+            "/9a8b7c6d5e4f/0f1e2d3c4b5a/challenge.js",
         },
     ),
 ]

@@ -410,6 +410,16 @@ async def test_token_action_ttl_user_agent_and_secret() -> None:
         assert claims.action == "signup"
 
 
+#: What the cookie-wall task types need besides the page and the proxy.
+WALL_FIELDS: dict[str, dict[str, str]] = {
+    "datadome": {
+        "captchaUrl": "https://geo.captcha-delivery.com/captcha/?initialCid=x&cid=y&t=fe&s=1",
+        "userAgent": "Mozilla/5.0 Test",
+    },
+    "aws_waf": {"iv": "CgAHbCe2GgAAAAAj", "context": "jmYpQ6Wv4mDkB1cLQzR8"},
+}
+
+
 @deferred_f_from_coro_f
 async def test_every_task_type_is_accepted() -> None:
     async with running(fast_config(keys={KEY: 100.0})) as sim:
@@ -418,14 +428,16 @@ async def test_every_task_type_is_accepted() -> None:
                 task: dict[str, Any] = {"type": task_type, "body": png_b64("7")}
             else:
                 task = {"type": task_type, "websiteURL": PAGE, "websiteKey": SITEKEY}
-                if not task_type.lower().endswith("proxyless"):
+                if not task_type.lower().endswith("proxyless") or family in ("datadome",):
                     task["proxy"] = "http://user:pass@203.0.113.7:8080"
+                task.update(WALL_FIELDS.get(family, {}))
             reply = await create(sim, task)
             assert reply.status == 200, (task_type, reply.json)
             assert reply.json["errorId"] == 0
             assert sim.tasks[reply.json["taskId"]].family == family
         assert len(sim.tasks) == len(TASK_TYPES)
-        assert {"recaptcha", "hcaptcha", "turnstile", "image"} == set(TASK_TYPES.values())
+        families = {"recaptcha", "hcaptcha", "turnstile", "image"}
+        assert families | {"datadome", "cloudflare", "aws_waf"} == set(TASK_TYPES.values())
 
 
 @deferred_f_from_coro_f

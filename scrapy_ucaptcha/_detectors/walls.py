@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Any, Final
+from urllib.parse import urlencode
 
 from ._core import (
     AWS_CHALLENGE_JS,
@@ -110,17 +111,40 @@ class DataDomeDetector(BaseDetector):
             )
             t = fields.get("t") if found else None
         url = _DD_URL_RE.search(text)
+        captcha_url = None
         if url is not None:
             found = True
-            t = t or query_param(url.group(0).replace("\\u0026", "&").replace("\\/", "/"), "t")
+            captcha_url = "https://geo." + url.group(0).replace("\\u0026", "&").replace("\\/", "/")
+            t = t or query_param(captcha_url, "t")
         if not found:
             return None
+        if captcha_url is None and obj is not None:
+            captcha_url = _dd_captcha_url(fields, page)
+        params: dict[str, Any] = {"banned": t == "bv"}
+        if captcha_url is not None and t == "fe":
+            params["captcha_url"] = captcha_url  # what a DataDome slider task needs
         return Challenge(
-            kind=ChallengeKind.DATADOME,
-            solvable=False,
-            params={"banned": t == "bv"},
-            detector=self.name,
+            kind=ChallengeKind.DATADOME, solvable=False, params=params, detector=self.name
         )
+
+
+def _dd_captcha_url(fields: dict[str, str], page: Page) -> str | None:
+    """The captcha URL DataDome's ``c.js`` builds from the ``dd`` object, the ``datadome``
+    cookie the block page set, and the page's URL."""
+    cid, hsh, t = fields.get("cid"), fields.get("hsh"), fields.get("t")
+    if not (cid and hsh and t):
+        return None
+    cookie = ""
+    for header in page.response.headers.getlist(b"Set-Cookie"):
+        name, _, rest = header.decode("latin-1").partition("=")
+        if name.strip() == "datadome":
+            cookie = rest.partition(";")[0].strip()
+    query = {"initialCid": cid, "hash": hsh, "cid": cookie, "t": t, "referer": page.response.url}
+    for name in ("s", "e"):
+        if fields.get(name):
+            query[name] = fields[name]
+    host = fields.get("host") or "geo.captcha-delivery.com"
+    return f"https://{host}/captcha/?{urlencode(query)}"
 
 
 _PX_MACHINERY: Final = ("_pxAppId", "px-cdn.net", "px-cloud.net", "/captcha/captcha.js")
@@ -207,6 +231,9 @@ class AwsWafDetector(BaseDetector):
         for name in ("iv", "context"):
             if fields.get(name):
                 params[name] = fields[name]
+        script = next((src for src in aws_scripts if src.endswith("/challenge.js")), None)
+        if script:
+            params["challenge_script"] = script
         return Challenge(
             kind=ChallengeKind.AWS_WAF,
             solvable=False,

@@ -13,7 +13,7 @@ import math
 import re
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final, NamedTuple
 from urllib.parse import urlsplit
 
@@ -42,6 +42,13 @@ from scrapy_ucaptcha.testing.tokens import (
 
 _MAX_IMAGE_CHALLENGES: Final = 10_000  # oldest unanswered image challenges are forgotten first
 _REJECTED: Final = "The security check failed. Please try again."
+_WALL_TITLES: Final = {
+    "datadome": "Shop floor",
+    "cloudflare": "Back office",
+    "aws_waf": "Warehouse",
+}
+#: The ``key`` of the AWS WAF challenge pages' ``window.gokuProps`` (the site's, it never changes).
+AWS_WAF_KEY: Final = "AQIDAHjcYu/GjX+QlghicBgQ/7bFaQZ+m5FKCMDnO+vTbNg96AHDh0IR5vgzHNceHYqZR+GO"
 _ITEM_PATH: Final = re.compile(r"/item/([1-9][0-9]*)")
 
 
@@ -115,6 +122,10 @@ class DemoApp:
             ("/zone/verify", {post: self._wall_verify(self._zone)}),
             ("/login", {get: self._login, post: self._login_post}),
             ("/protected/managed", {get: self._managed, post: self._managed}),
+            ("/dd/([1-9][0-9]*)", {get: self._datadome}),
+            ("/dd-banned/([1-9][0-9]*)", {get: self._datadome_banned}),
+            ("/cf/([1-9][0-9]*)", {get: self._cloudflare}),
+            ("/aws/([1-9][0-9]*)", {get: self._aws_waf}),
             ("/articles/just-a-moment", {get: self._article_moment}),
             ("/articles/captchas", {get: self._article_captchas}),
             ("/contact", {get: self._contact, post: self._contact_post}),
@@ -141,12 +152,25 @@ class DemoApp:
         return self.config.sitekeys[kind].strip()
 
     def _reject_reason(
-        self, token: str, sitekey_kind: str, page_url: str, now: float, action: str | None = None
+        self,
+        token: str,
+        sitekey_kind: str,
+        page_url: str,
+        now: float,
+        action: str | None = None,
+        *,
+        identity: str | None = None,
     ) -> str | None:
-        """``None`` for a good token (now used up), else why it was refused."""
+        """``None`` for a good token (now used up), else why it was refused. ``identity``: the
+        requester's, checked when the site binds tokens to it."""
         try:
             self.verifier.verify(
-                token, sitekey=self._key(sitekey_kind), page_url=page_url, now=now, action=action
+                token,
+                sitekey=self._key(sitekey_kind),
+                page_url=page_url,
+                now=now,
+                action=action,
+                identity=identity if self.config.bind_identity else None,
             )
         except InvalidToken as exc:
             return exc.reason
@@ -200,7 +224,7 @@ class DemoApp:
         """Check the token in ``field``; on success set the clearance cookie and go to ``next``."""
         page_url = req.url_for(next_path)
         reason = self._reject_reason(
-            req.arg(field), sitekey_kind or kind, page_url, req.now, action
+            req.arg(field), sitekey_kind or kind, page_url, req.now, action, identity=req.identity
         )
         if reason is not None:
             doc = challenge(_REJECTED)
@@ -349,7 +373,9 @@ class DemoApp:
         """A form posted with its ``g-recaptcha-response``: the result, or the form again."""
         token = req.arg("g-recaptcha-response")
         page_url = req.url_for(form_path)
-        reason = self._reject_reason(token, sitekey_kind or kind, page_url, req.now, action)
+        reason = self._reject_reason(
+            token, sitekey_kind or kind, page_url, req.now, action, identity=req.identity
+        )
         if reason is not None:
             return _page(rejected_status, form(_REJECTED), kind, f"token_rejected:{reason}")
         return _page(200, html.content_page(title, text), kind, "token_accepted")
@@ -543,7 +569,11 @@ class DemoApp:
             or req.arg("captcha")
             or str(body.get("captchaToken") or "")
         )
-        reason = self._reject_reason(token, "turnstile", req.url, req.now) if token else "missing"
+        reason = (
+            self._reject_reason(token, "turnstile", req.url, req.now, identity=req.identity)
+            if token
+            else "missing"
+        )
         if reason is not None:
             captcha = {"type": "turnstile", "sitekey": self._key("turnstile"), "url": req.url}
             refusal: dict[str, object] = {"error": "captcha_required", "captcha": captcha}
@@ -560,6 +590,78 @@ class DemoApp:
         next_url = f"/api/items?page={number + 1}" if number < self.list_pages else None
         payload = {"page": number, "pages": self.list_pages, "items": items, "next": next_url}
         return _json(200, payload, "api", "token_accepted")
+
+    # --- cookie walls: a cookie solved through the visitor's proxy, with its User-Agent ---------
+
+    def _cookie_wall(
+        self, req: Incoming, match: re.Match[str], *, kind: str, cookie: str, blocked: Reply
+    ) -> Reply:
+        """Content for a good ``cookie`` (solved for this host by the same exit and User-Agent
+        as the request's: the simulator signs it with ``kind`` as the key), else ``blocked``."""
+        number = int(match[1])
+        if number > ZONE_PAGES:
+            return self._not_found(req)
+        value = req.cookies.get(cookie, "")
+        if not value:
+            return blocked
+        try:
+            self.verifier.verify(
+                value,
+                sitekey=kind,
+                page_url=req.url,
+                now=req.now,
+                identity=req.identity,
+                single_use=False,
+            )
+        except InvalidToken as exc:
+            return replace(blocked, outcome=f"token_rejected:{exc.reason}")
+        title = f"{_WALL_TITLES[kind]} {number}"
+        doc = html.content_page(title, f"{title}: the {cookie} cookie works here.")
+        return _page(200, doc, kind, "token_accepted")
+
+    def _datadome_block(self, t: str) -> Reply:
+        doc = html.datadome_page(
+            cid=secrets.token_urlsafe(24),
+            hsh="789361B674144528D0B7EE76B35826",
+            t=t,
+            s=43337,
+            e=secrets.token_hex(16),
+        )
+        headers = (
+            ("X-DataDome", "protected"),
+            ("X-DD-B", "2" if t == "bv" else "1"),
+            ("Set-Cookie", f"datadome={secrets.token_urlsafe(32)}; Max-Age=31536000; Path=/"),
+            ("Cache-Control", "max-age=0, private, no-cache, no-store, must-revalidate"),
+        )
+        kind = "datadome" if t == "fe" else "datadome_banned"
+        return _page(403, doc, kind, "challenge_shown", *headers)
+
+    def _datadome(self, req: Incoming, match: re.Match[str]) -> Reply:
+        return self._cookie_wall(
+            req, match, kind="datadome", cookie="datadome", blocked=self._datadome_block("fe")
+        )
+
+    def _datadome_banned(self, req: Incoming, match: re.Match[str]) -> Reply:
+        return self._datadome_block("bv")
+
+    def _cloudflare(self, req: Incoming, match: re.Match[str]) -> Reply:
+        ray = secrets.token_hex(8)
+        host = urlsplit(req.origin).hostname or "localhost"
+        doc = html.managed_page(ray, host, req.path, secrets.token_urlsafe(32))
+        headers = (("cf-mitigated", "challenge"), ("Server", "cloudflare"), ("CF-RAY", ray))
+        blocked = _page(403, doc, "cloudflare", "challenge_shown", *headers)
+        return self._cookie_wall(
+            req, match, kind="cloudflare", cookie="cf_clearance", blocked=blocked
+        )
+
+    def _aws_waf(self, req: Incoming, match: re.Match[str]) -> Reply:
+        doc = html.aws_waf_challenge_page(
+            key=AWS_WAF_KEY, iv=secrets.token_urlsafe(12), context=secrets.token_urlsafe(48)
+        )
+        blocked = _page(202, doc, "aws_waf", "challenge_shown", ("x-amzn-waf-action", "challenge"))
+        return self._cookie_wall(
+            req, match, kind="aws_waf", cookie="aws-waf-token", blocked=blocked
+        )
 
     # --- unsolvable and negative pages -----------------------------------------------------------
 

@@ -351,3 +351,42 @@ def not_found_page(path: str) -> str:
 def method_not_allowed_page(method: str) -> str:
     body = f"<h1>Method not allowed</h1>\n<p>{escape(method)} is not supported here.</p>"
     return page("Method not allowed | Demo Shop", body, body_class="error")
+
+
+def datadome_page(cid: str, hsh: str, t: str, s: int, e: str) -> str:
+    """DataDome's block page as served to an XHR-less visit: the ``dd`` object (``t`` is ``fe``
+    for the slider captcha, ``bv`` for a banned IP) and the script that draws the captcha."""
+    dd = (
+        f"var dd={{'rt':'c','cid':'{attr(cid)}','hsh':'{attr(hsh)}','t':'{attr(t)}',"
+        f"'s':{s},'e':'{attr(e)}','host':'geo.captcha-delivery.com','cookie':''}}"
+    )
+    return (
+        "<html><head><title>example.com</title>"
+        "<style>#cmsg{animation: A 1.5s;}@keyframes A{0%{opacity:0;}99%{opacity:0;}"
+        "100%{opacity:1;}}</style></head>"
+        '<body style="margin:0"><p id="cmsg">Please enable JS and disable any ad blocker</p>'
+        f'<script data-cfasync="false">{dd}</script>'
+        '<script data-cfasync="false" src="https://ct.captcha-delivery.com/c.js"></script>'
+        "</body></html>\n"
+    )
+
+
+def aws_waf_challenge_page(key: str, iv: str, context: str) -> str:
+    """AWS WAF's challenge interstitial (HTTP 202): ``window.gokuProps`` and ``challenge.js``."""
+    goku = (
+        f'window.gokuProps = {{"key":"{attr(key)}","iv":"{attr(iv)}","context":"{attr(context)}"}};'
+    )
+    script = "https://5ec7b9a1c0d2.edge.sdk.awswaf.com/5ec7b9a1c0d2/3e2cb24d1a0f/challenge.js"
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<script>{goku}</script>"
+        f'<script src="{script}"></script></head><body>'
+        '<div id="challenge-container"></div>'
+        "<noscript><h1>JavaScript is disabled</h1>In order to continue, you need to verify that "
+        "you're not a robot by solving a CAPTCHA puzzle.</noscript>"
+        "<script>AwsWafIntegration.saveReferrer();AwsWafIntegration.checkForceRefresh().then("
+        "(forceRefresh) => { if (forceRefresh) { AwsWafIntegration.forceRefreshToken().then(() => "
+        "{ window.location.reload(true); }); } else { AwsWafIntegration.getToken().then(() => "
+        "{ window.location.reload(true); }); } });</script></body></html>\n"
+    )

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import urlsplit
 
-from scrapy_ucaptcha.testing.tokens import DEFAULT_SECRET
+from scrapy_ucaptcha.testing.proxy import exit_of_headers
+from scrapy_ucaptcha.testing.tokens import DEFAULT_SECRET, identity_string
 
 #: Site keys by widget kind; they have the shapes of real keys but belong to nobody.
 SITEKEYS: Final[dict[str, str]] = {
@@ -49,6 +50,10 @@ class DemoSiteConfig:
     #: Delay in seconds before every response is sent (for benchmarks).
     slow: float = 0.0
     sitekeys: Mapping[str, str] = field(default_factory=lambda: dict(SITEKEYS))
+    #: Bind tokens to the identity that solved them, as sites that check the IP address do: a
+    #: request through a proxy takes only tokens solved through the same proxy exit with the
+    #: same User-Agent. (The cookie walls ``/dd/``, ``/cf/`` and ``/aws/`` always bind.)
+    bind_identity: bool = False
 
     def __post_init__(self) -> None:
         if self.pages < 0:
@@ -90,6 +95,16 @@ class Incoming:
     @property
     def url(self) -> str:
         return self.url_for(f"{self.path}?{self.query}" if self.query else self.path)
+
+    @property
+    def exit(self) -> str:
+        """The proxy exit the request came from (``direct``: no proxy)."""
+        return exit_of_headers(self.headers.get("forwarded"))
+
+    @property
+    def identity(self) -> str:
+        """What the site binds solutions to: exit and User-Agent."""
+        return identity_string(self.exit, self.headers.get("user-agent"))
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import binascii
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 if TYPE_CHECKING:
     from twisted.internet.defer import Deferred
@@ -70,13 +70,31 @@ _TURNSTILE = (
     "TurnstileToken",
 )
 
-#: Every accepted task type and its family (``recaptcha``, ``hcaptcha``, ``turnstile``, ``image``).
+# Walls whose solution is a cookie bound to the proxy and User-Agent it was solved with.
+_DATADOME = ("DatadomeSliderTask", "DataDomeSliderTask")  # [CS] (both spellings in its docs)
+_CLOUDFLARE = ("AntiCloudflareTask",)  # [CS]: the challenge page, proxy required
+_AWS_WAF = (
+    "AmazonTaskProxyless",  # [AC]
+    "AmazonTask",
+    "AntiAwsWafTaskProxyLess",  # [CS]
+    "AntiAwsWafTask",
+)
+
+#: Every accepted task type and its family (``recaptcha``, ``hcaptcha``, ``turnstile``, ``image``,
+#: and the cookie walls ``datadome``, ``cloudflare``, ``aws_waf``).
 TASK_TYPES: dict[str, str] = {
     **dict.fromkeys(_RECAPTCHA, "recaptcha"),
     **dict.fromkeys(_HCAPTCHA, "hcaptcha"),
     **dict.fromkeys(_TURNSTILE, "turnstile"),
     "ImageToTextTask": "image",
+    **dict.fromkeys(_DATADOME, "datadome"),
+    **dict.fromkeys(_CLOUDFLARE, "cloudflare"),
+    **dict.fromkeys(_AWS_WAF, "aws_waf"),
 }
+#: Families whose solution is a cookie rather than a token.
+COOKIE_FAMILIES = frozenset({"datadome", "cloudflare", "aws_waf"})
+#: Families whose task always needs the caller's proxy, whatever the type's name.
+_PROXY_REQUIRED = frozenset({"datadome", "cloudflare"})
 
 #: Values of createTask's ``selectionMode`` [U].
 SELECTION_MODES = frozenset({"autoCheapest", "autoFastest", "autoMostReliable", "priority"})
@@ -166,6 +184,10 @@ class TaskSpec:
     website_key: str | None
     action: str
     image: bytes | None
+    #: The login of the proxy the task is solved through (``""``: a proxy without login), or
+    #: None for a proxyless task; the simulated solver "goes out" through that login's exit.
+    proxy_login: str | None = None
+    user_agent: str | None = None
 
 
 def _is_absolute_http_url(value: object) -> bool:
@@ -181,12 +203,13 @@ _PROXY_URL = re.compile(
 _PROXY_COLON = re.compile(r"^(?:https?|socks4|socks5):[^:@/\s]+:\d{1,5}(?::[^:\s]+:[^:\s]*)?$")
 
 
-def _check_proxy(task: dict[str, Any]) -> None:
+def _check_proxy(task: dict[str, Any]) -> str:
+    """Check the task's proxy; return its login (``""`` without one)."""
     proxy = task.get("proxy")
     if proxy is not None:
         if not isinstance(proxy, str) or not (_PROXY_URL.match(proxy) or _PROXY_COLON.match(proxy)):
             raise ApiError("ERROR_PROXY_FORMAT")
-        return
+        return _login_of(proxy)
     address, port = task.get("proxyAddress"), task.get("proxyPort")
     if address is None and port is None:
         raise ApiError("ERROR_BAD_PARAMETERS", "This task type needs a proxy (proxy field)")
@@ -198,6 +221,17 @@ def _check_proxy(task: dict[str, Any]) -> None:
         raise ApiError("ERROR_PROXY_FORMAT") from None
     if not 0 < port_number < 65536:
         raise ApiError("ERROR_PROXY_FORMAT")
+    login = task.get("proxyLogin")
+    return unquote(login) if isinstance(login, str) else ""
+
+
+def _login_of(proxy: str) -> str:
+    if "://" in proxy or "@" in proxy:
+        auth = proxy.partition("://")[2] if "://" in proxy else proxy
+        userinfo, at, _ = auth.rpartition("@")
+        return unquote(userinfo.partition(":")[0]) if at else ""
+    parts = proxy.split(":")  # scheme:host:port[:login:password]
+    return parts[3] if len(parts) >= 5 else ""
 
 
 def _action_of(task: dict[str, Any]) -> str:
@@ -240,13 +274,51 @@ def parse_task(task: object) -> TaskSpec:
     url = task.get("websiteURL")
     if not _is_absolute_http_url(url):
         raise ApiError("ERROR_PAGEURL")
-    sitekey = task.get("websiteKey")
+    assert isinstance(url, str)
+    sitekey = _wall_key(family, task) if family in COOKIE_FAMILIES else task.get("websiteKey")
     if not isinstance(sitekey, str) or not sitekey.strip():
         raise ApiError("ERROR_SITEKEY")
-    if not task_type.lower().endswith("proxyless"):
-        _check_proxy(task)
-    assert isinstance(url, str)
-    return TaskSpec(task_type, family, url.strip(), sitekey.strip(), _action_of(task), None)
+    login = None
+    if family in _PROXY_REQUIRED or not task_type.lower().endswith("proxyless"):
+        login = _check_proxy(task)
+    agent = task.get("userAgent")
+    if agent is not None and (not isinstance(agent, str) or not agent.strip()):
+        raise ApiError("ERROR_BAD_PARAMETERS", "userAgent must be a non-empty string")
+    if family == "datadome" and agent is None:
+        raise ApiError("ERROR_BAD_PARAMETERS", "userAgent is required: the cookie is bound to it")
+    return TaskSpec(
+        task_type,
+        family,
+        url.strip(),
+        sitekey.strip(),
+        _action_of(task),
+        None,
+        proxy_login=login,
+        user_agent=agent.strip() if isinstance(agent, str) else None,
+    )
+
+
+def _wall_key(family: str, task: dict[str, Any]) -> str:
+    """What a cookie wall's solution is "for" (the simulator's stand-in for a site key)."""
+    if family == "datadome":
+        captcha_url = task.get("captchaUrl")
+        if not _is_absolute_http_url(captcha_url):
+            raise ApiError("ERROR_BAD_PARAMETERS", "captchaUrl is required")
+        assert isinstance(captcha_url, str)
+        t = parse_qs(urlsplit(captcha_url).query).get("t", [""])[0]
+        if t != "fe":
+            raise ApiError(
+                "ERROR_BAD_PARAMETERS", f"captchaUrl has t={t or '?'}: only t=fe can be solved"
+            )
+        return "datadome"
+    if family == "aws_waf":
+        # Anti-Captcha's field names, or CapSolver's
+        for name, alias in (("websiteKey", "awsKey"), ("iv", "awsIv"), ("context", "awsContext")):
+            value = task.get(name) or task.get(alias)
+            if not isinstance(value, str) or not value:
+                raise ApiError("ERROR_BAD_PARAMETERS", f"{name} (window.gokuProps) is required")
+        return "aws_waf"
+    return "cloudflare"
 
 
 def check_options(payload: dict[str, Any]) -> tuple[str | None, str | None, str | None]:

@@ -497,10 +497,14 @@ class SimTask:
     callback_url: str | None = None
     selection_mode: str | None = None
     provider: str | None = None
+    #: The exit of the proxy the task was solved through (None: proxyless), see
+    #: ``testing.proxy.exit_for``, and the User-Agent it was solved with.
+    proxy_exit: str | None = None
+    user_agent: str | None = None
     solve_time: float = 0.0  # the sampled solve time, seconds
     processing_at: float | None = None
     ready_at: float | None = None  # when it became ready or failed
-    solution: dict[str, str] | None = None
+    solution: dict[str, Any] | None = None
     error_code: str | None = None
     refunded: bool = False
     feedback: list[dict[str, Any]] = field(default_factory=list)

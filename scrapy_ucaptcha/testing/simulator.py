@@ -83,7 +83,8 @@ from scrapy_ucaptcha.testing._sim_model import (
     SimulatorConfig,
     SolveTime,
 )
-from scrapy_ucaptcha.testing.tokens import read_image_answer, sign_token
+from scrapy_ucaptcha.testing.proxy import exit_for
+from scrapy_ucaptcha.testing.tokens import identity_string, read_image_answer, sign_token
 
 if TYPE_CHECKING:
     from twisted.python.failure import Failure
@@ -403,6 +404,8 @@ class Simulator:
             callback_url=callback_url,
             selection_mode=mode,
             provider=provider,
+            proxy_exit=None if spec.proxy_login is None else exit_for(spec.proxy_login),
+            user_agent=spec.user_agent,
             solve_time=config.solve_time_for(spec.type, spec.family).sample(self._rng),
         )
         self._apply_task_faults(task, key)
@@ -601,8 +604,14 @@ class Simulator:
         if task.callback_url:
             self._send_callback(task, task.callback_url)
 
-    def _token_solution(self, task: SimTask, now: float) -> dict[str, str]:
+    def _token_solution(self, task: SimTask, now: float) -> dict[str, Any]:
+        """The solution, bound to the identity it was solved with: the proxy's exit and the
+        User-Agent (the task's, else the simulated worker's ``config.user_agent``)."""
         secret = self.config.secret
+        user_agent = task.user_agent or self.config.user_agent
+        identity = ""
+        if task.proxy_exit is not None:
+            identity = identity_string(task.proxy_exit, user_agent)
         token = sign_token(
             f"not-{secret}" if task.bad_token else secret,
             family=task.family,
@@ -610,12 +619,23 @@ class Simulator:
             page_url=task.website_url or "",
             expires_at=now + self.config.token_ttl,
             action=task.action,
+            identity=identity,
         )
-        solution = {"gRecaptchaResponse": token} if task.family == "recaptcha" else {"token": token}
+        solution: dict[str, Any]
+        if task.family == "datadome":  # CapSolver's shape: a Set-Cookie line
+            solution = {"cookie": f"datadome={token}; Max-Age=31536000; Path=/; SameSite=Lax"}
+        elif task.family == "cloudflare":
+            solution = {"cookies": {"cf_clearance": token}, "token": token}
+        elif task.family == "aws_waf":
+            solution = {"cookies": {"aws-waf-token": token}}
+        elif task.family == "recaptcha":
+            solution = {"gRecaptchaResponse": token}
+        else:
+            solution = {"token": token}
         if task.family == "hcaptcha":
             solution["gRecaptchaResponse"] = token
-        if self.config.user_agent:
-            solution["userAgent"] = self.config.user_agent
+        if user_agent:
+            solution["userAgent"] = user_agent
         return solution
 
     # --- callbacks --------------------------------------------------------------------------------
@@ -624,9 +644,10 @@ class Simulator:
         query = {"captcha_id": task.id, "status": "1" if task.status == "ready" else "0"}
         if task.status == "ready" and task.solution:
             solution = task.solution
-            query["code"] = (
+            query["code"] = str(
                 solution.get("text")
                 or solution.get("token")
+                or solution.get("cookie")
                 or solution.get("gRecaptchaResponse", "")
             )
         attempt = CallbackAttempt(url=url, task_id=task.id, time=self._now(), query=query)

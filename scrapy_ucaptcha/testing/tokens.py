@@ -22,11 +22,13 @@ from urllib.parse import urlsplit
 
 __all__ = [
     "DEFAULT_SECRET",
+    "DIRECT_EXIT",
     "IMAGE_ALPHABET",
     "TOKEN_PREFIXES",
     "InvalidToken",
     "TokenClaims",
     "TokenVerifier",
+    "identity_string",
     "read_image_answer",
     "render_captcha_png",
     "sign_token",
@@ -43,6 +45,15 @@ TOKEN_PREFIXES = {
     "image": "",
     "generic": "tok_",
 }
+
+#: The identity of a request that came through no proxy, as :func:`identity_string` writes it.
+DIRECT_EXIT = "direct"
+
+
+def identity_string(exit_name: str, user_agent: str | None) -> str:
+    """What a site binds a solution to: the exit the request came from and its User-Agent."""
+    return f"{exit_name}|{user_agent or ''}"
+
 
 _PNG_KEY = b"ucaptcha-answer"
 
@@ -65,6 +76,8 @@ class TokenClaims:
     expires_at: float
     nonce: str
     action: str = ""
+    #: The identity (exit and User-Agent) it was solved with; "" when solved without a proxy.
+    identity: str = ""
 
 
 def _mac(secret: str, data: bytes) -> str:
@@ -84,8 +97,10 @@ def sign_token(
     page_url: str,
     expires_at: float,
     action: str = "",
+    identity: str = "",
 ) -> str:
-    """Return a token for ``sitekey`` on the host of ``page_url``, valid until ``expires_at``."""
+    """Return a token for ``sitekey`` on the host of ``page_url``, valid until ``expires_at``,
+    bound to ``identity`` (see :func:`identity_string`) when one is given."""
     claims = {
         "f": family,
         "s": sitekey.strip(),
@@ -94,6 +109,8 @@ def sign_token(
         "n": secrets.token_urlsafe(9),
         "a": action,
     }
+    if identity:
+        claims["i"] = identity
     payload = base64.urlsafe_b64encode(json.dumps(claims, separators=(",", ":")).encode())
     body = payload.decode().rstrip("=")
     prefix = TOKEN_PREFIXES.get(family, TOKEN_PREFIXES["generic"])
@@ -117,6 +134,7 @@ def _decode(secret: str, token: str) -> TokenClaims:
             expires_at=float(raw["e"]),
             nonce=str(raw["n"]),
             action=str(raw.get("a", "")),
+            identity=str(raw.get("i", "")),
         )
     except (ValueError, KeyError, TypeError, binascii.Error) as exc:
         raise InvalidToken("malformed") from exc
@@ -137,8 +155,17 @@ class TokenVerifier:
         page_url: str,
         now: float,
         action: str | None = None,
+        identity: str | None = None,
+        single_use: bool = True,
     ) -> TokenClaims:
-        """Return a good token's claims and mark it used; raise :class:`InvalidToken` otherwise."""
+        """Return a good token's claims and mark it used; raise :class:`InvalidToken` otherwise.
+
+        ``identity``: the identity of the request that brought the token (see
+        :func:`identity_string`), for a site that binds tokens to it: a token solved through a
+        proxy is good only from that same exit with that same User-Agent, and a request through
+        a proxy takes only such tokens. ``single_use=False`` for clearance cookies, which are
+        sent again with every request.
+        """
         if not token:
             raise InvalidToken("missing")
         claims = _decode(self.secret, token)
@@ -150,10 +177,20 @@ class TokenVerifier:
             raise InvalidToken("wrong-action")
         if now > claims.expires_at:
             raise InvalidToken("expired")
+        if identity is not None and not _same_identity(claims.identity, identity):
+            raise InvalidToken("wrong-identity")
+        if not single_use:
+            return claims
         if claims.nonce in self._used:
             raise InvalidToken("reused")
         self._used.add(claims.nonce)
         return claims
+
+
+def _same_identity(solved: str, seen: str) -> bool:
+    if not solved:  # solved without a proxy: good only from a request without one
+        return seen.partition("|")[0] == DIRECT_EXIT
+    return hmac.compare_digest(solved.encode(), seen.encode())
 
 
 # --- image captchas -------------------------------------------------------------------------------
