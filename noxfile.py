@@ -54,13 +54,15 @@ def _project() -> dict[str, object]:
 
 
 def minimum_pins() -> list[str]:
-    """``name==X`` for every ``name>=X`` that the package and its ``test`` extra declare."""
+    """``name==X`` for every ``name>=X`` that the package and its test extras declare."""
     project = _project()
     extras = project["optional-dependencies"]
     assert isinstance(extras, dict)
-    declared = [*project["dependencies"], *extras["test"]]  # type: ignore[misc]
+    declared = [*project["dependencies"], *extras["testing"], *extras["test"]]  # type: ignore[misc]
     pins = []
     for requirement in declared:
+        if requirement.startswith(f"{project['name']}["):  # an extra naming another one
+            continue
         match = re.fullmatch(r"([A-Za-z0-9_.\-]+)(\[[^\]]*\])?\s*>=\s*([^,;\s]+)", requirement)
         assert match, f"declare a lower bound as name>=version: {requirement!r}"
         name, _, version = match.groups()

@@ -29,7 +29,7 @@ def mean(values: Sequence[float]) -> float | None:
 
 @dataclass
 class Goal:
-    """A figure compared with the issue's goal: ``value <= limit`` (or ``>=``)."""
+    """A figure compared with its goal: ``value <= limit`` (or ``>=``)."""
 
     scenario: str
     name: str

@@ -24,7 +24,7 @@ from benchmarks.figures import table
 SCENARIOS = ("overhead", "load", "peers", "memory", "scale")
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.json"
 
-#: Sizes of the issue; ``--full`` runs these.
+#: The target sizes; ``--full`` runs these.
 FULL = Params(
     overhead_pages=5000,
     load_pages=2000,
@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         "simulator, each in its own process on 127.0.0.1; every crawl is a real scrapy crawl.",
     )
     size = parser.add_mutually_exclusive_group()
-    size.add_argument("--full", action="store_true", help="the issue's sizes (about 13 minutes)")
+    size.add_argument("--full", action="store_true", help="the target sizes (about 13 minutes)")
     size.add_argument("--smoke", action="store_true", help="tiny sizes for CI, no timing value")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="JSON results file")
     parser.add_argument(

@@ -5,6 +5,11 @@ finishes or fails. A callback carries no signature, so it is only a hint: the so
 with a ``getTaskResult`` at once (which also gives the cost, the solve time and multi-field
 solutions), and ids it did not create are ignored. Polling stays on as the fallback.
 
+A task solved quickly can have its callback arrive before the crawl has read createTask's answer:
+a callback for an id not known yet is kept for :data:`EARLY_CALLBACK_TTL` seconds (at most
+:data:`EARLY_CALLBACK_MAX` of them) and matched when createTask's answer names the id; ids that
+never show up count as unknown.
+
 uCaptcha refuses callback URLs on loopback and private networks: the listener must be reachable
 from the internet (a public host, or a tunnel to ``UCAPTCHA_CALLBACK_LISTEN``).
 """
@@ -22,9 +27,14 @@ from twisted.web.server import Site
 if TYPE_CHECKING:
     from twisted.web.server import Request
 
-__all__ = ["CallbackListener"]
+__all__ = ["EARLY_CALLBACK_MAX", "EARLY_CALLBACK_TTL", "CallbackListener"]
 
 logger = logging.getLogger(__name__)
+
+#: Seconds a callback for an id not known yet waits for createTask's answer to name it.
+EARLY_CALLBACK_TTL = 30.0
+#: Callbacks for ids not known yet kept at most (the oldest beyond that count as unknown).
+EARLY_CALLBACK_MAX = 1000
 
 
 class _CallbackResource(Resource):
@@ -53,8 +63,9 @@ class CallbackListener:
         self.url_template = url_template
         self.url: str | None = None
         self.received = 0
-        self.unknown = 0
+        self.expired = 0  # callbacks for ids that never showed up
         self._events: dict[str, asyncio.Event] = {}
+        self._early: dict[str, float] = {}  # id -> when its callback came, ids not known yet
         self._port: object | None = None
 
     def start(self) -> str:
@@ -78,9 +89,28 @@ class CallbackListener:
             if stopped is not None:
                 await deferred_to_future(stopped)
 
+    @property
+    def unknown(self) -> int:
+        """Callbacks for ids this crawl did not create (or not yet: those kept count too)."""
+        return self.expired + len(self._early)
+
     def expect(self, task_id: object) -> None:
-        """Start listening for ``task_id`` (right after createTask)."""
-        self._events.setdefault(str(task_id), asyncio.Event())
+        """Start listening for ``task_id`` (right after createTask); a callback for it that
+        came before is used now."""
+        key = str(task_id)
+        event = self._events.setdefault(key, asyncio.Event())
+        self._prune()
+        if self._early.pop(key, None) is not None:
+            self.received += 1
+            event.set()
+
+    def _prune(self) -> None:
+        now = asyncio.get_running_loop().time()
+        for key, seen in list(self._early.items()):
+            if now - seen < EARLY_CALLBACK_TTL and len(self._early) <= EARLY_CALLBACK_MAX:
+                break  # in arrival order: the rest are younger
+            del self._early[key]
+            self.expired += 1
 
     def forget(self, task_id: object) -> None:
         self._events.pop(str(task_id), None)
@@ -88,8 +118,12 @@ class CallbackListener:
     def notify(self, task_id: str) -> None:
         event = self._events.get(task_id)
         if event is None:
-            self.unknown += 1
-            logger.debug("uCaptcha callback for an unknown task id ignored")
+            self._prune()
+            if task_id and task_id not in self._early:
+                self._early[task_id] = asyncio.get_running_loop().time()
+                logger.debug("uCaptcha callback for a task id not known (yet) kept")
+            else:
+                self.expired += 1
             return
         self.received += 1
         event.set()

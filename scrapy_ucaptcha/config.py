@@ -51,6 +51,9 @@ class Config:
     max_attempts: int = 3
     max_concurrent_tasks: int = 200
     budget: float | None = None
+    prices: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    price_estimates: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    balance_interval: float = 60.0
     selection_mode: str | None = None
     provider: str | None = None
     feedback: bool = True
@@ -138,6 +141,9 @@ class Config:
             max_attempts=reader.integer("UCAPTCHA_MAX_ATTEMPTS", 3, minimum=1),
             max_concurrent_tasks=reader.integer("UCAPTCHA_MAX_CONCURRENT_TASKS", 200, minimum=1),
             budget=reader.optional_number("UCAPTCHA_BUDGET", minimum=0.0),
+            prices=reader.prices("UCAPTCHA_PRICES"),
+            price_estimates=reader.prices("UCAPTCHA_PRICE_ESTIMATES"),
+            balance_interval=reader.number("UCAPTCHA_BALANCE_INTERVAL", 60.0, minimum=1.0),
             selection_mode=selection_mode,
             provider=reader.optional_string("UCAPTCHA_PROVIDER"),
             feedback=reader.boolean("UCAPTCHA_FEEDBACK", True),
@@ -281,6 +287,24 @@ class _Reader:
                 )
             checked[key] = float(value)
         return MappingProxyType(checked)
+
+    def prices(self, name: str) -> Mapping[str, float]:
+        """``{task type or captcha kind: USD}``."""
+        table: dict[str, float] = {}
+        for key, value in self.mapping(name).items():
+            if (
+                not isinstance(key, str)
+                or not key
+                or isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not 0 <= value < float("inf")
+            ):
+                raise ConfigError(
+                    f"{name}: {key!r} → {value!r} is not a task type or captcha kind mapped "
+                    f"to a price in USD (a number >= 0)"
+                )
+            table[key] = float(value)
+        return MappingProxyType(table)
 
     def callbacks(self) -> tuple[str | None, tuple[str, int] | None]:
         url = self.optional_string("UCAPTCHA_CALLBACK_URL")

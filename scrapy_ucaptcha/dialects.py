@@ -117,6 +117,12 @@ class Dialect:
     #: Whether ``proxyAddress`` must be an IP address (host names are refused).
     proxy_needs_ip: bool = False
 
+    @property
+    def reconciles(self) -> bool:
+        """Whether some charges have no price in the answers (no ``cost`` at all, or charged
+        failures), so that the balance is needed to count them true."""
+        return not self.cost_in_result or bool(self.charged_failures)
+
     def report_endpoint(self, family: str, *, accepted: bool) -> str | None:
         """Where to report a token of ``family``: the endpoint name, or None when the provider
         takes no such report."""

@@ -429,7 +429,9 @@ class UCaptchaMiddleware:
             self._give_up(parked, parked.state.error(f"internal error: {exc!r}", "internal"))
             return
         if not self.lot.leave(parked):
-            return  # already ended (the solver stopped meanwhile)
+            # already ended (the solver stopped meanwhile): a paid token nobody uses
+            self.stats.inc(keys.WASTED)
+            return
         logger.debug(
             "re-issuing %s with token %s from task %s",
             request,
@@ -694,6 +696,7 @@ class UCaptchaMiddleware:
             if self.callbacks.unknown:
                 self.stats.inc(keys.CALLBACKS_UNKNOWN, self.callbacks.unknown)
             await self.callbacks.stop()
+        await self.solver.finish()  # the last balance reconciliation, before the client closes
         await self.client.close()
 
     def _keep(

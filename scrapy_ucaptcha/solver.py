@@ -3,22 +3,32 @@
 One :meth:`Solver.solve` call is one API task. What to do when it fails — create another task, give
 up — is the caller's choice, guided by :attr:`SolveFailed.retry`. Fatal account errors and an
 exhausted budget stop the solver for good; :attr:`Solver.stop_reason` says why.
+
+A task stays ours until it is ready, failed, past its deadline or gone at the API: a poll lost to
+the network (after the client's retries) or answered with garbage is polled again later, never
+replaced by a new, paid task. Every task the provider charges is counted by the :class:`Ledger
+<scrapy_ucaptcha.accounting.Ledger>` and held against the :class:`Budget
+<scrapy_ucaptcha.budget.Budget>` from before it is created until it is settled.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from scrapy_ucaptcha import stats as keys
+from scrapy_ucaptcha.accounting import Charge, Ledger, Reconciler
+from scrapy_ucaptcha.budget import Budget, BudgetExhausted, BudgetStore, Reservation
 from scrapy_ucaptcha.client import TaskId, TaskResult, truncate_token
 from scrapy_ucaptcha.errors import (
     UCaptchaBadTaskError,
     UCaptchaError,
     UCaptchaFatalError,
+    UCaptchaRetryableError,
     UCaptchaTaskDeadError,
     UCaptchaTimeoutError,
 )
@@ -93,6 +103,8 @@ class Solver:
         stats: StatsRecorder,
         on_stop: Callable[[str], None],
         callbacks: CallbackListener | None = None,
+        *,
+        budget_store: BudgetStore | None = None,
     ) -> None:
         self.config = config
         self.client = client
@@ -100,9 +112,19 @@ class Solver:
         self.callbacks = callbacks
         self._on_stop = on_stop
         self._slots = asyncio.Semaphore(config.max_concurrent_tasks)
-        self.spent = 0.0
-        self._reserved = 0.0  # what the tasks in flight will likely cost
-        self._last_cost: dict[str, float] = {}
+        self.ledger = Ledger(stats, prices=config.prices, estimates=config.price_estimates)
+        self.budget = Budget(config.budget, budget_store)
+        self.reconciler = Reconciler(
+            self.ledger, client.get_balance, config.balance_interval, self.budget.correct
+        )
+        # open reservations by task type, re-sized when a better price of the type is known
+        self._holding: defaultdict[str, set[Reservation]] = defaultdict(set)
+        self._stop_pending: str | None = None  # the budget stop, once no task is in flight
+        #: The figures when the budget was exhausted (no further task fits).
+        self.budget_reached: BudgetExhausted | None = None
+        #: Tasks in flight when the budget was first full (a task had to wait, or was refused):
+        #: spending exceeds the budget by less than what these cost.
+        self.in_flight_at_budget: int | None = None
         self.stop_reason: str | None = None
         self.abandoned: list[Abandoned] = []  # tasks left in flight by a cancel
         self.in_flight = 0
@@ -137,11 +159,14 @@ class Solver:
         for task, job in zip(abandoned, jobs, strict=True):
             result = job.result() if job in done else None
             if result is None or not result.is_ready:
+                # still solving: paid at createTask unless it fails; the last reconciliation
+                # counts it as a task in flight
+                self.ledger.begin(task.task_type)
                 continue
             charged += 1
-            cost += result.cost or 0.0
-            self.spent += result.cost or 0.0
-            self.stats.add_cost(result.cost or 0.0, task.domain)
+            paid = self.ledger.charge(task.task_type, task.domain, result.cost)
+            await self.budget.correct(paid.amount)
+            cost += paid.amount
         if charged:
             self.stats.inc(keys.TASKS_ABANDONED_CHARGED, charged)
         return Reckoning(len(abandoned), charged, round(cost, 6), len(abandoned) - charged)
@@ -152,11 +177,27 @@ class Solver:
         """
         self.closed = True
 
-    def stop(self, reason: str) -> None:
-        """No new tasks from now on (fatal account error, budget)."""
-        if self.stop_reason is None:
-            self.stop_reason = reason
+    @property
+    def spent(self) -> float:
+        """USD spent by this crawl's tasks, by the best figures known."""
+        return self.ledger.spent
+
+    def stop(self, reason: str, *, let_tasks_finish: bool = False) -> None:
+        """No new tasks from now on (fatal account error, budget). ``let_tasks_finish``: the
+        tasks in flight are paid for and still useful, so the stop is passed on (which ends
+        the waiting requests and closes the spider) only once they are done."""
+        if self.stop_reason is not None:
+            return
+        self.stop_reason = reason
+        self.budget.wake()
+        if let_tasks_finish and self.in_flight:
+            self._stop_pending = reason
+        else:
             self._on_stop(reason)
+
+    async def finish(self) -> None:
+        """The crawl closes and no task is in flight: the last balance reconciliation."""
+        await self.reconciler.finish()
 
     def first_poll_delay(self, task_type: str) -> float:
         """Seconds from creating a task of ``task_type`` to its first poll (see
@@ -173,35 +214,85 @@ class Solver:
     ) -> Solution:
         """Create one task and wait for it; raise :class:`SolveFailed` when it gives nothing."""
         task_type = str(task["type"])
-        self._check_open(task_type)
+        self._check_open()
         async with self._slots:
-            self._check_open(task_type)
+            self._check_open()
+            if self.client.dialect.reconciles:
+                await self._begin_reconciling()
+            reservation = await self._reserve(task_type)
+            flight = self.ledger.begin(task_type)
             self.in_flight += 1
-            estimate = self._last_cost.get(task_type, 0.0)
-            self._reserved += estimate
+            self._holding[task_type].add(reservation)
             try:
-                return await self._solve(task, domain, selection_mode, provider)
+                return await self._solve(
+                    task, domain, selection_mode, provider, reservation=reservation
+                )
             finally:
                 self.in_flight -= 1
-                self._reserved -= estimate
+                self._holding[task_type].discard(reservation)
+                self.ledger.end(flight)
+                await self.budget.release(reservation)  # a no-op once settled
+                if self._stop_pending is not None and self.in_flight == 0:
+                    reason, self._stop_pending = self._stop_pending, None
+                    self._on_stop(reason)
 
-    def _check_open(self, task_type: str) -> None:
-        """Refuse a new task when stopped, or when it could take spending past the budget
-        (tasks in flight count at the last price seen for their type)."""
-        budget = self.config.budget
-        if self.stop_reason is None and budget is not None:
-            committed = self.spent + self._reserved
-            if committed >= budget or committed + self._last_cost.get(task_type, 0.0) > budget:
-                logger.warning(
-                    "uCaptcha budget of $%.4f reached ($%.4f spent, $%.4f in flight): no new tasks",
-                    budget,
-                    self.spent,
-                    self._reserved,
-                )
-                self.stop(BUDGET_EXHAUSTED)
+    def _check_open(self) -> None:
         if self.stop_reason is not None:
             raise SolveFailed(
                 f"solving stopped: {self.stop_reason}", code=self.stop_reason, retry=False
+            )
+
+    async def _begin_reconciling(self) -> None:
+        """Some charges carry no price: know the balance before the first task."""
+        try:
+            await self.reconciler.begin()
+        except UCaptchaFatalError as exc:
+            self._fatal(exc, None)
+        except UCaptchaError as exc:
+            logger.warning(
+                "uCaptcha balance not available (%s): costs of this crawl stay estimated", exc
+            )
+            self.reconciler.active = False
+
+    async def _reserve(self, task_type: str) -> Reservation:
+        """Hold the task's expected price against the budget, waiting for room while tasks in
+        flight hold it; stop solving when it can never fit."""
+        expected = self.ledger.price(task_type)
+        try:
+            reservation = await self.budget.reserve(
+                expected.amount,
+                give_up=lambda: self.stop_reason is not None or self.closed,
+                on_wait=self._budget_full,
+            )
+        except BudgetExhausted as exc:
+            self._budget_full()
+            if self.budget_reached is None:
+                self.budget_reached = exc
+            logger.warning(
+                "uCaptcha budget of $%.4f reached: $%.4f spent, $%.4f reserved for %d task(s) "
+                "in flight, the next %s task ~$%.4f (%s); no new tasks, the tasks in flight "
+                "finish and their tokens are used",
+                exc.limit,
+                exc.spent,
+                exc.reserved,
+                self.in_flight,
+                task_type,
+                exc.amount,
+                expected.source,
+            )
+            self.stop(BUDGET_EXHAUSTED, let_tasks_finish=True)
+            reservation = None
+        if reservation is None:
+            self._check_open()
+            raise asyncio.CancelledError  # closing
+        return reservation
+
+    def _budget_full(self) -> None:
+        if self.in_flight_at_budget is None:
+            self.in_flight_at_budget = self.in_flight
+            logger.info(
+                "uCaptcha budget full: %d task(s) in flight hold the rest of it; new tasks wait",
+                self.in_flight,
             )
 
     async def _solve(
@@ -210,6 +301,8 @@ class Solver:
         domain: str,
         selection_mode: str | None,
         provider: str | None,
+        *,
+        reservation: Reservation,
     ) -> Solution:
         loop = asyncio.get_running_loop()
         task_type = str(task["type"])
@@ -232,6 +325,7 @@ class Solver:
         created = loop.time()  # the schedule counts from createTask's answer
         if callbacks is not None:
             callbacks.expect(task_id)
+        charged = False  # counted by the ledger: once per task
         try:
             while result.is_pending:
                 now = loop.time()
@@ -239,31 +333,80 @@ class Solver:
                 await self._wait(task_id, max(0.0, min(delay, deadline - now)))
                 if self.closed:
                     raise asyncio.CancelledError
-                result = await self._api(self.client.get_task_result(task_id), task_id)
+                result = await self._poll(task_id, result)
                 if result.is_pending and loop.time() >= deadline:
                     self.stats.inc(keys.TASKS_TIMEOUT)
+                    charged = True  # still alive at the API, where it was paid for
+                    await self._charge(reservation, task_type, domain, None)
                     raise SolveFailed(
                         f"task {task_id} not ready after {self.config.solve_timeout:g} s",
                         code=SOLVE_TIMEOUT,
                         task_id=task_id,
                         retry=True,
                     )
+            if result.is_failed:
+                charged = True
+                code = result.error_code or "ERROR_CAPTCHA_UNSOLVABLE"
+                self.stats.inc(keys.TASKS_FAILED)
+                self.stats.error(code)
+                if result.charged:
+                    self.stats.inc(keys.TASKS_FAILED_CHARGED)
+                    await self._charge(reservation, task_type, domain, None)
+                logger.info(
+                    "uCaptcha task %s failed: %s %s%s",
+                    task_id,
+                    code,
+                    result.error_description,
+                    " (charged)" if result.charged else "",
+                )
+                raise SolveFailed(
+                    f"task {task_id} failed: {code}", code=code, task_id=task_id, retry=True
+                )
+            charged = True
+            paid = await self._charge(reservation, task_type, domain, result)
         except asyncio.CancelledError:
             self.stats.inc(keys.TASKS_ABANDONED)  # closing or stopped: the API may still charge it
-            self.abandoned.append(Abandoned(task_id, task_type, domain))
+            if not charged:  # priced when the close asks for it (reckon_abandoned)
+                self.abandoned.append(Abandoned(task_id, task_type, domain))
+            raise
+        except SolveFailed:
+            if not charged:  # a fatal or bad-task answer to a poll: assume it was paid
+                await self._charge(reservation, task_type, domain, None)
             raise
         finally:
             if callbacks is not None:
                 callbacks.forget(task_id)
-        if result.is_failed:
-            code = result.error_code or "ERROR_CAPTCHA_UNSOLVABLE"
-            self.stats.inc(keys.TASKS_FAILED)
-            self.stats.error(code)
-            logger.info("uCaptcha task %s failed: %s %s", task_id, code, result.error_description)
-            raise SolveFailed(
-                f"task {task_id} failed: {code}", code=code, task_id=task_id, retry=True
+        return self._ready(result, task_type, loop.time() - started, paid.amount)
+
+    async def _charge(
+        self, reservation: Reservation, task_type: str, domain: str, result: TaskResult | None
+    ) -> Charge:
+        """Count a charged task in the ledger and settle its reservation with the budget."""
+        cost = result.cost if result is not None else None
+        if result is not None and result.cost_unreadable:
+            self.stats.inc(keys.COST_UNREADABLE)
+        before = self.ledger.price(task_type).amount
+        charge = self.ledger.charge(task_type, domain, cost)
+        await self.budget.settle(reservation, charge.amount)
+        self.reconciler.due()
+        price = self.ledger.price(task_type).amount
+        if price != before:  # the tasks of this type in flight will likely cost that
+            logger.debug("uCaptcha price of %s is now $%.5f", task_type, price)
+            for held in list(self._holding[task_type]):
+                await self.budget.resize(held, price)
+        return charge
+
+    async def _poll(self, task_id: TaskId, last: TaskResult) -> TaskResult:
+        """One getTaskResult. A transport failure or an unreadable answer (after the client's
+        retries) leaves the task as it was: it is polled again at the next step."""
+        try:
+            return await self._api(self.client.get_task_result(task_id), task_id, poll=True)
+        except UCaptchaRetryableError as exc:
+            self.stats.inc(keys.POLL_ERRORS)
+            logger.info(
+                "uCaptcha poll of task %s failed (%s): polling it again later", task_id, exc
             )
-        return self._ready(result, task_type, domain, loop.time() - started)
+            return last
 
     async def _wait(self, task_id: TaskId, delay: float) -> None:
         """Sleep until the next poll, or until the task's callback arrives."""
@@ -274,16 +417,12 @@ class Solver:
         elif await self.callbacks.wait(task_id, delay):
             self.stats.inc(keys.CALLBACKS_RECEIVED)
 
-    def _ready(self, result: TaskResult, task_type: str, domain: str, waited: float) -> Solution:
-        cost = result.cost or 0.0
-        self._last_cost[task_type] = cost
+    def _ready(self, result: TaskResult, task_type: str, waited: float, cost: float) -> Solution:
         solve_ms = (
             result.solve_time_ms if result.solve_time_ms is not None else round(waited * 1000)
         )
-        self.spent += cost
         self.stats.inc(keys.TASKS_READY)
         self.stats.inc(f"{keys.TASKS_READY}/{task_type}")
-        self.stats.add_cost(cost, domain)
         self.stats.solve_time(solve_ms)
         self.polls.observe(task_type, solve_ms / 1000)
         token = result.token
@@ -313,16 +452,26 @@ class Solver:
             solve_time_ms=solve_ms,
         )
 
-    async def _api(self, call: Any, task_id: TaskId | None) -> TaskResult:
-        """Await one client call, turning API errors into :class:`SolveFailed`."""
+    def _fatal(self, exc: UCaptchaFatalError, task_id: TaskId | None) -> NoReturn:
+        code = exc.code or "fatal"
+        self.stats.error(code)
+        logger.error("uCaptcha refused the account: %s; no more solving in this crawl", exc)
+        self.stop(code)
+        raise SolveFailed(str(exc), code=code, task_id=task_id, retry=False) from None
+
+    async def _api(self, call: Any, task_id: TaskId | None, *, poll: bool = False) -> TaskResult:
+        """Await one client call, turning API errors into :class:`SolveFailed` (``poll``: a
+        transient one is raised as it is, for :meth:`_poll`)."""
         try:
             result: TaskResult = await call
         except UCaptchaFatalError as exc:
-            code = exc.code or "fatal"
+            self._fatal(exc, task_id)
+        except UCaptchaRetryableError as exc:
+            code = exc.code or ("timeout" if isinstance(exc, UCaptchaTimeoutError) else "network")
             self.stats.error(code)
-            logger.error("uCaptcha refused the account: %s; no more solving in this crawl", exc)
-            self.stop(code)
-            raise SolveFailed(str(exc), code=code, task_id=task_id, retry=False) from None
+            if poll:
+                raise
+            raise SolveFailed(str(exc), code=code, task_id=task_id, retry=True) from None
         except UCaptchaBadTaskError as exc:
             code = exc.code or "bad_task"
             self.stats.error(code)

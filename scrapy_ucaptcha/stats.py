@@ -20,11 +20,14 @@ TASKS_READY = f"{PREFIX}/tasks/ready"
 TASKS_FAILED = f"{PREFIX}/tasks/failed"
 TASKS_TIMEOUT = f"{PREFIX}/tasks/timeout"
 TASKS_ABANDONED = f"{PREFIX}/tasks/abandoned"
+TASKS_FAILED_CHARGED = f"{PREFIX}/tasks/failed_charged"
+POLL_ERRORS = f"{PREFIX}/tasks/poll_errors"
 TASKS_ABANDONED_CHARGED = f"{PREFIX}/tasks/abandoned/charged"
 SOLVED = f"{PREFIX}/solved"
 SHARED = f"{PREFIX}/shared"
 GAVE_UP = f"{PREFIX}/gave_up"
 REJECTED = f"{PREFIX}/tokens/rejected"
+WASTED = f"{PREFIX}/tokens/wasted"
 FEEDBACK_INVALID = f"{PREFIX}/feedback/invalid"
 FEEDBACK_UNSUPPORTED = f"{PREFIX}/feedback/not_supported"
 PRESOLVED = f"{PREFIX}/presolve"
@@ -33,6 +36,8 @@ KEPT = f"{PREFIX}/kept"
 RESUMED = f"{PREFIX}/resumed"
 ERRORS = f"{PREFIX}/errors"
 COST = f"{PREFIX}/cost_usd"
+COST_SOURCE = f"{PREFIX}/cost_source"
+COST_UNREADABLE = f"{PREFIX}/cost_unreadable"
 SOLVE_TIME = f"{PREFIX}/solve_time_ms"
 API_CALLS = f"{PREFIX}/api_calls"
 CALLBACKS_RECEIVED = f"{PREFIX}/callbacks/received"
@@ -58,11 +63,6 @@ class StatsRecorder:
 
     def error(self, code: str) -> None:
         self.inc(f"{ERRORS}/{code.lower()}")
-
-    def add_cost(self, usd: float, domain: str) -> None:
-        for key in (COST, f"{COST}/{domain}"):
-            total = self.stats.get_value(key, 0.0) + usd
-            self.stats.set_value(key, round(total, 6))
 
     def solve_time(self, ms: int) -> None:
         bisect.insort(self._solve_times, ms)

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
+pytest_plugins = ["pytester"]  # tests/test_pytest_plugin.py runs pytest in fresh projects
+
 #: Anything shaped like a uCaptcha key (``ucap_`` + 16 or more characters). Redacted forms such as
 #: ``ucap_…ef`` do not match.
 KEY_SHAPE = re.compile(r"ucap_[A-Za-z0-9]{16,}")

@@ -14,6 +14,7 @@ from scrapy.http import Response, TextResponse
 from scrapy.utils.test import get_crawler
 from twisted.python.failure import Failure
 
+from scrapy_ucaptcha.testing._serving import get_reactor
 from scrapy_ucaptcha.testing.demo_site import DemoSite, DemoSiteConfig
 from scrapy_ucaptcha.testing.simulator import (
     DEFAULT_API_KEY,
@@ -128,9 +129,7 @@ class RecordingSpider(Spider):
             )
 
     def parse(self, response: Response, key: str) -> None:
-        from twisted.internet import reactor
-
-        self.parsed_at[key] = reactor.seconds()  # type: ignore[attr-defined]
+        self.parsed_at[key] = get_reactor().seconds()
         is_text = isinstance(response, TextResponse) and b"html" in (
             response.headers.get(b"Content-Type") or b""
         )
@@ -162,14 +161,12 @@ class HeldSolves:
     """
 
     def __init__(self, env: Env, keys: Iterable[str], guard: float = 60.0) -> None:
-        from twisted.internet import reactor
-
         self.sim = env.sim
         self.waiting = set(keys)
         self.fault = env.sim.add_fault(Fault(kind="stuck"))
         self.released = False
         self.in_order = False
-        self._reactor: Any = reactor
+        self._reactor = get_reactor()
         self._guard = self._reactor.callLater(guard, self.release)
 
     def parsed(self, key: str) -> None:

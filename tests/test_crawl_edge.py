@@ -788,7 +788,7 @@ async def test_budget_reached_while_requests_are_being_parked_fails_them_all() -
             [login("first")],
             expect=["first", *[spec.key for spec in more]],
             spider_kwargs={"followups": {"first": more}},
-            UCAPTCHA_BUDGET=0.004,
+            UCAPTCHA_BUDGET=0.006,  # one task at the estimate ($0.005)
         )
         assert result.only("first").info is not None
         for spec in more:
@@ -797,22 +797,28 @@ async def test_budget_reached_while_requests_are_being_parked_fails_them_all() -
 
 
 @deferred_f_from_coro_f
-async def test_tasks_cancelled_by_a_budget_stop_count_as_abandoned() -> None:
+async def test_tasks_in_flight_at_a_budget_stop_are_waited_for_and_counted() -> None:
+    """The budget stop lets the tasks in flight end (they are paid for): the stuck one times
+    out, is counted at its price, and only then the spider closes."""
     async with environment() as env:
         env.sim.add_fault(Fault(kind="stuck", times=1))
         paths = guarded(env, 3)
         result = await run(
             env,
             [page(p) for p in paths],
-            UCAPTCHA_BUDGET=0.004,
+            UCAPTCHA_BUDGET=0.007,  # room for two tasks at this estimate
+            UCAPTCHA_PRICE_ESTIMATES={"recaptcha_v2": 0.003},
             UCAPTCHA_MAX_CONCURRENT_TASKS=2,
+            UCAPTCHA_SOLVE_TIMEOUT=1.0,
         )
         assert result.reason == "ucaptcha_budget_exhausted"
         stats = result.stats
         assert stats["ucaptcha/tasks/created"] == 2
         assert stats["ucaptcha/tasks/ready"] == 1
+        assert stats["ucaptcha/tasks/timeout"] == 1
         assert stats["ucaptcha/gave_up"] == 2
-        assert stats.get("ucaptcha/tasks/abandoned") == 1
+        assert "ucaptcha/tasks/abandoned" not in stats
+        assert stats["ucaptcha/cost_usd"] == pytest.approx(env.sim.charged())
 
 
 @deferred_f_from_coro_f

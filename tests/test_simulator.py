@@ -874,6 +874,7 @@ def test_fault_kinds_and_validation() -> None:
         "fail_compat",
         "no_callback",
         "bad_token",
+        "bad_cost",
     }
     with pytest.raises(ValueError, match="unknown fault kind"):
         Fault("explode")

@@ -313,8 +313,11 @@ FAULT_KINDS: dict[str, str] = {
     "fail_compat": "as `fail`, but getTaskResult answers errorId 1 + code (HTTP 200)",
     "no_callback": "the task's callback is not sent (recorded as not delivered)",
     "bad_token": "the task ends `ready` with a token the site rejects (signed with another secret)",
+    "bad_cost": 'the task\'s ready answer carries a `cost` that is no number (`"abc"`)',
 }
-TASK_FAULT_KINDS = frozenset({"stuck", "fail", "fail_compat", "no_callback", "bad_token"})
+TASK_FAULT_KINDS = frozenset(
+    {"stuck", "fail", "fail_compat", "no_callback", "bad_token", "bad_cost"}
+)
 REQUEST_FAULT_KINDS = frozenset(FAULT_KINDS) - TASK_FAULT_KINDS
 
 _FAULT_FIELDS = ("kind", "endpoint", "key", "task_type", "times", "status", "code", "delay")
@@ -355,6 +358,8 @@ class Fault:
     * ``no_callback`` -- the callback of the task is not sent.
     * ``bad_token`` -- the task is solved, but with a token the target site rejects, as when a
       provider's worker gets it wrong.
+    * ``bad_cost`` -- the task is solved (and charged), but its ready answer's ``cost`` is
+      ``"abc"``.
 
     Matching: ``endpoint`` (``None`` = any API endpoint), ``key`` (the request's
     ``clientKey``), ``task_type`` (a task type or family; for getTaskResult/feedbackTask the type of
@@ -515,6 +520,7 @@ class SimTask:
     fail_compat: bool = False
     callback_suppressed: bool = False
     bad_token: bool = False
+    bad_cost: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

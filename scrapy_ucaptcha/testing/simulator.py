@@ -445,6 +445,8 @@ class Simulator:
                 task.callback_suppressed = True
             elif fault.kind == "bad_token":
                 task.bad_token = True
+            elif fault.kind == "bad_cost":
+                task.bad_cost = True
             else:
                 task.fail_code = fault.code or "ERROR_CAPTCHA_UNSOLVABLE"
                 task.fail_compat = fault.kind == "fail_compat"
@@ -527,6 +529,8 @@ class Simulator:
                 body["errorId"] = 0
         else:
             body = {"errorId": 0, "status": task.status}
+        if task.bad_cost and "cost" in body:
+            body["cost"] = "abc"
         if with_id:
             body = {"errorId": body["errorId"], "taskId": self._wire_id(task), **body}
         return body
