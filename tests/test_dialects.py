@@ -13,7 +13,7 @@ from crawling import HOST, crawl, environment, page
 from scrapy.settings import Settings
 from scrapy.utils.defer import deferred_f_from_coro_f
 
-from scrapy_ucaptcha import Config
+from scrapy_ucaptcha import CaptchaSolveError, Config
 from scrapy_ucaptcha.client import TaskStatus, UCaptchaClient
 from scrapy_ucaptcha.config import ConfigError
 from scrapy_ucaptcha.dialects import DIALECTS, KINDS, dialect_for_url, get_dialect
@@ -276,3 +276,44 @@ async def test_capsolver_type_names_are_needed_at_capsolver() -> None:
         assert result.only(f"/item/{item}").error is not None
         assert result.stats["ucaptcha/errors/error_invalid_task_data"] == 1
         assert env.sim.tasks == {}
+
+
+ACCOUNT_CASES = [
+    ("wrong_key", {"UCAPTCHA_API_KEY": "ucap_not-a-key-of-this-simulator"}),
+    ("zero_balance", {}),
+]
+
+
+@pytest.mark.parametrize("dialect", NAMES)
+@pytest.mark.parametrize(("case", "settings"), ACCOUNT_CASES)
+@deferred_f_from_coro_f
+async def test_a_refused_account_closes_the_crawl_before_any_task_in_each_dialect(
+    dialect: str, case: str, settings: dict[str, Any]
+) -> None:
+    """As on uCaptcha: the request ends in its errback, the spider closes with the code, and
+    nothing is paid."""
+    sim_config = _sim_config(dialect)
+    if case == "zero_balance":
+        sim_config.keys = {DEFAULT_API_KEY: 0.0}
+    async with environment(sim_config) as env:
+        item = min(env.site.guarded_items)
+        result = await crawl(
+            env,
+            [page(f"/item/{item}")],
+            CONCURRENT_REQUESTS=1,
+            UCAPTCHA_DIALECT=dialect,
+            **settings,
+        )
+        error = result.only(f"/item/{item}").error
+        assert isinstance(error, CaptchaSolveError)
+        expected = {
+            "wrong_key": (
+                "ERROR_KEY_DENIED_ACCESS" if dialect == "capsolver" else "ERROR_KEY_DOES_NOT_EXIST"
+            ),
+            "zero_balance": "ERROR_ZERO_BALANCE",
+        }[case]
+        assert error.code == expected
+        assert result.reason == f"ucaptcha_{expected.lower()}"
+        assert env.sim.tasks == {}
+        assert env.sim.charged() == 0.0
+        assert "ucaptcha/cost_usd" not in result.stats
