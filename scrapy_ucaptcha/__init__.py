@@ -2,6 +2,7 @@
 
 from scrapy_ucaptcha._version import __version__
 from scrapy_ucaptcha.addon import Addon
+from scrapy_ucaptcha.carry import UCaptchaCookieCarrier
 from scrapy_ucaptcha.client import (
     CaptchaClient,
     RateLimit,
@@ -44,6 +45,7 @@ __all__ = [
     "UCaptchaBadTaskError",
     "UCaptchaCachePolicy",
     "UCaptchaClient",
+    "UCaptchaCookieCarrier",
     "UCaptchaError",
     "UCaptchaExtension",
     "UCaptchaFatalError",

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from scrapy.settings import SETTINGS_PRIORITIES
 from scrapy.utils.misc import load_object
 
+from scrapy_ucaptcha.carry import CARRIER_PRIORITY, UCaptchaCookieCarrier
 from scrapy_ucaptcha.extension import UCaptchaExtension
 from scrapy_ucaptcha.httpcache import UCaptchaCachePolicy
 from scrapy_ucaptcha.identity import UCaptchaIdentityMiddleware
@@ -27,8 +28,8 @@ EXTENSION_PRIORITY = 500
 
 class Addon:
     """Adds :class:`UCaptchaMiddleware`, :class:`UCaptchaIdentityMiddleware` and
-    :class:`UCaptchaExtension` unless already configured;
-    with HttpCache on, wraps its policy in :class:`UCaptchaCachePolicy`."""
+    :class:`UCaptchaExtension` unless already configured (and :class:`UCaptchaCookieCarrier` in a
+    distributed crawl); with HttpCache on, wraps its policy in :class:`UCaptchaCachePolicy`."""
 
     def update_settings(self, settings: BaseSettings) -> None:
         settings.setdefault_in_component_priority_dict(
@@ -40,6 +41,10 @@ class Addon:
         settings.setdefault_in_component_priority_dict(
             "EXTENSIONS", UCaptchaExtension, EXTENSION_PRIORITY
         )
+        if settings.get("UCAPTCHA_REDIS_URL") or settings.get("REDIS_URL"):
+            settings.setdefault_in_component_priority_dict(
+                "DOWNLOADER_MIDDLEWARES", UCaptchaCookieCarrier, CARRIER_PRIORITY
+            )
         if settings.getbool("HTTPCACHE_ENABLED"):
             wrap_cache_policy(settings)
 

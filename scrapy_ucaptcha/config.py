@@ -67,6 +67,9 @@ class Config:
     max_connections: int = 10
     callback_url: str | None = None
     callback_listen: tuple[str, int] | None = None
+    redis_url: str | None = field(default=None, repr=False)  # may hold a password
+    redis_prefix: str = "ucaptcha:%(spider)s"
+    lease_time: float = 30.0
     proxy_passthrough: bool = True
     proxy_allow_private: bool = False
     #: Every ``UCAPTCHA_*`` name this configuration was read from (for the start checks).
@@ -126,6 +129,7 @@ class Config:
                 f"got {selection_mode!r}"
             )
         callback_url, callback_listen = reader.callbacks()
+        redis_url = reader.redis_url()
         config = cls(
             api_key=api_key.strip(),
             api_url=api_url,
@@ -157,6 +161,9 @@ class Config:
             max_connections=reader.integer("UCAPTCHA_MAX_CONNECTIONS", 10, minimum=1),
             callback_url=callback_url,
             callback_listen=callback_listen,
+            redis_url=redis_url,
+            redis_prefix=reader.string("UCAPTCHA_REDIS_PREFIX", "ucaptcha:%(spider)s"),
+            lease_time=reader.number("UCAPTCHA_LEASE_TIME", 30.0, minimum=0.3),
             proxy_passthrough=reader.boolean("UCAPTCHA_PROXY_PASSTHROUGH", True),
             proxy_allow_private=reader.boolean("UCAPTCHA_PROXY_ALLOW_PRIVATE", False),
         )
@@ -287,6 +294,26 @@ class _Reader:
                 )
             checked[key] = float(value)
         return MappingProxyType(checked)
+
+    def redis_url(self) -> str | None:
+        """``UCAPTCHA_REDIS_URL``, or scrapy-redis' ``REDIS_URL`` when only that is set."""
+        name = "UCAPTCHA_REDIS_URL"
+        url = self.optional_string(name)
+        if url is None:
+            name = "REDIS_URL"
+            url = self.optional_string(name)
+        if url is None:
+            return None
+        if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+            raise ConfigError(f"{name} must be a redis://, rediss:// or unix:// URL")
+        try:
+            import redis.asyncio  # noqa: F401, PLC0415
+        except ImportError:
+            raise ConfigError(
+                f"{name} is set, and sharing a crawl through Redis needs the redis extra: "
+                "pip install 'scrapy-ucaptcha[redis]'"
+            ) from None
+        return url
 
     def prices(self, name: str) -> Mapping[str, float]:
         """``{task type or captcha kind: USD}``."""

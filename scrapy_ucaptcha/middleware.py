@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import pickle
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
@@ -34,12 +35,15 @@ from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.exceptions import DontCloseSpider, IgnoreRequest
 from scrapy.utils.job import job_dir
 from scrapy.utils.reactor import is_asyncio_reactor_installed
+from scrapy.utils.request import request_from_dict
 
 from scrapy_ucaptcha import identity, inject, walls
 from scrapy_ucaptcha import stats as keys
 from scrapy_ucaptcha.callbacks import CallbackListener
+from scrapy_ucaptcha.carry import CARRY_KEY, apply_carried_cookies
 from scrapy_ucaptcha.checks import warn_at_start
 from scrapy_ucaptcha.client import truncate_token
+from scrapy_ucaptcha.cluster import Cluster, LeaseKeeper
 from scrapy_ucaptcha.config import Config, ConfigError
 from scrapy_ucaptcha.errors import CaptchaSolveError
 from scrapy_ucaptcha.httpcache import UCaptchaCachePolicy
@@ -98,8 +102,17 @@ class UCaptchaMiddleware:
             if config.callback_url is not None and config.callback_listen is not None
             else None
         )
+        self.cluster: Cluster | None = None
+        if config.redis_url is not None:
+            prefix = config.redis_prefix % {"spider": crawler.spidercls.name}
+            self.cluster = Cluster.from_url(config.redis_url, prefix, lease_time=config.lease_time)
         self.solver = Solver(
-            config, self.client, self.stats, on_stop=self._on_stop, callbacks=self.callbacks
+            config,
+            self.client,
+            self.stats,
+            on_stop=self._on_stop,
+            callbacks=self.callbacks,
+            budget_store=self.cluster.budget_store() if self.cluster is not None else None,
         )
         self.lot = ParkingLot()
         self.scope = DomainScope()
@@ -119,6 +132,13 @@ class UCaptchaMiddleware:
         self._retry: RetryMiddleware | None = None
         jobdir = job_dir(crawler.settings)
         self._keeper = JobDirKeeper(jobdir) if jobdir else None
+        self._leases = (
+            LeaseKeeper(self.cluster, on_lost=self._leases_lost)
+            if self.cluster is not None
+            else None
+        )
+        self._cluster_loop: asyncio.Task[None] | None = None
+        self._leased = 0  # requests waiting in any worker, as Redis last said
         crawler.signals.connect(self._spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(self._request_scheduled, signal=signals.request_scheduled)
         crawler.signals.connect(self._spider_idle, signal=signals.spider_idle)
@@ -150,6 +170,8 @@ class UCaptchaMiddleware:
         self, request: Request, spider: Spider | None = None
     ) -> Request | None:
         meta = request.meta
+        if CARRY_KEY in meta:
+            apply_carried_cookies(request)
         error = error_from_meta(meta.pop(ERROR_KEY, None))
         if error is not None:
             self.stats.inc(keys.GAVE_UP)
@@ -338,9 +360,11 @@ class UCaptchaMiddleware:
             if wall is not None:  # one cookie per host and identity (proxy, User-Agent)
                 key = (template.pattern, f"{key[1]}|{self._identity_key(request)}")
             if not (state.leads and state.group == key):
-                join = self.scope.join(key, origin or request, state)
+                lease = self._leases.new_id() if self._leases is not None else None
+                join = self.scope.join(key, origin or request, state, lease=lease)
                 if join.action == "follow":
                     self.stats.inc(keys.SHARED)
+                    self._lease(lease, origin or request)
                     return _marker(request, "following")
                 if join.action == "resend":
                     self._hand_back(origin or request, join.state, priority=request.priority)
@@ -354,6 +378,9 @@ class UCaptchaMiddleware:
                 self._fail_followers(self.scope.fail(state.group), exc)
             raise
         parked = self.lot.park(request, state, template, plan, origin)
+        if self._leases is not None:
+            parked.lease = self._leases.new_id()
+            self._lease(parked.lease, parked.origin)
         if state.leads:
             assert state.group is not None
             self.scope.solving(state.group, parked.id)
@@ -426,7 +453,7 @@ class UCaptchaMiddleware:
                 )
                 self.stats.inc(keys.ABANDONED, dropped)
             self._send(self.scope.stalled())
-        if self.waiting:
+        if self.waiting or self._leased:
             raise DontCloseSpider
         self._maybe_close()
 
@@ -453,6 +480,7 @@ class UCaptchaMiddleware:
             # already ended (the solver stopped meanwhile): a paid token nobody uses
             self.stats.inc(keys.WASTED)
             return
+        self._unlease(parked.lease)
         logger.debug(
             "re-issuing %s with token %s from task %s",
             request,
@@ -559,7 +587,10 @@ class UCaptchaMiddleware:
         if self._closed or engine is None:
             self.stats.inc(keys.ABANDONED)
             return
-        ticket = meta[TICKET_KEY] = self.lot.issue(origin)
+        # In a distributed crawl any worker may answer it: no ticket (this worker does not wait)
+        ticket = meta[TICKET_KEY] = self.lot.issue(origin) if self.cluster is None else None
+        if ticket is None:
+            del meta[TICKET_KEY]
         try:
             engine.crawl(
                 request.replace(
@@ -567,7 +598,8 @@ class UCaptchaMiddleware:
                 )
             )
         except Exception as exc:
-            self.lot.settle(ticket)
+            if ticket is not None:
+                self.lot.settle(ticket)
             if error is not None:
                 logger.exception(
                     "%s could not be handed back with its error; its errback is not called",
@@ -590,10 +622,12 @@ class UCaptchaMiddleware:
     def _send(self, followers: list[Follower]) -> None:
         for follower in followers:
             self._hand_back(follower.request, follower.state, priority=follower.request.priority)
+            self._unlease(follower.lease)
 
     def _fail_followers(self, followers: list[Follower], exc: CaptchaSolveError) -> None:
         for follower in followers:
             self._hand_back(follower.request, None, priority=follower.request.priority, error=exc)
+            self._unlease(follower.lease)
 
     # --- outcomes -------------------------------------------------------------------------------
 
@@ -646,6 +680,7 @@ class UCaptchaMiddleware:
         """End a parked request in its errback (once), and its domain-scope followers with it."""
         if not self.lot.leave(parked):
             return
+        self._unlease(parked.lease)
         logger.warning("%s", exc, extra={"spider": self.crawler.spider})
         self._hand_back(parked.request, None, priority=parked.request.priority, error=exc)
         if parked.state.leads:
@@ -689,6 +724,8 @@ class UCaptchaMiddleware:
             self.callbacks.start()
         if self._keeper is not None:
             self._resume(spider, self._keeper.load(spider))
+        if self.cluster is not None:
+            self._cluster_loop = asyncio.ensure_future(self._tend_leases(spider))
 
     def _resume(self, spider: Spider, requests: list[Request]) -> None:
         """Crawl again what the last stop kept (``dont_filter``: the dupefilter saw them)."""
@@ -708,6 +745,8 @@ class UCaptchaMiddleware:
     async def _spider_closed(self, spider: Spider, reason: str) -> None:
         self._lifecycle = "closed"
         await self.progress.stop()
+        if self._cluster_loop is not None:
+            self._cluster_loop.cancel()
         # what waits, taken before the jobs are cancelled (a cancelled job ends nothing)
         waiting = [parked.origin for parked in self.lot.leave_all()]
         waiting += [follower.request for follower in self.scope.take_followers()]
@@ -717,13 +756,112 @@ class UCaptchaMiddleware:
         # report the last rejected tokens, within one API call's time
         await self._feedback.wait(self.config.http_timeout)
         reckoning = await self.solver.reckon_abandoned(self.config.http_timeout)
-        self._keep(spider, waiting, handed_back, reckoning)
+        if self._leases is not None:
+            released = await self._leases.release_all(self.config.http_timeout)
+            self._release(spider, waiting, released, reckoning)
+        else:
+            self._keep(spider, waiting, handed_back, reckoning)
+        if self.cluster is not None:
+            await self.cluster.close()
         if self.callbacks is not None:
             if self.callbacks.unknown:
                 self.stats.inc(keys.CALLBACKS_UNKNOWN, self.callbacks.unknown)
             await self.callbacks.stop()
         await self.solver.finish()  # the last balance reconciliation, before the client closes
         await self.client.close()
+
+    # --- distributed crawls -------------------------------------------------------------------
+
+    def _lease(self, lease: str | None, request: Request) -> None:
+        """Write a waiting request to Redis under ``lease``, renewed while it waits here."""
+        if lease is None or self._leases is None:
+            return
+        try:
+            as_dict = original(request).to_dict(spider=self.crawler.spider)
+            payload = pickle.dumps(as_dict, protocol=4)
+        except Exception:
+            logger.warning(
+                "%s cannot be serialised: it is not protected against this worker's death",
+                request,
+                extra={"spider": self.crawler.spider},
+            )
+            return
+        self._leases.add(lease, payload)
+
+    def _unlease(self, lease: str | None) -> None:
+        if self._leases is not None:
+            self._leases.drop(lease)
+
+    def _leases_lost(self, leases: list[str]) -> None:
+        """Another worker took these leases (this one missed its renewals): it crawls them, so
+        they end here without a word to the engine."""
+        lost = set(leases)
+        for parked in self.lot.parked():
+            if parked.lease in lost and self.lot.leave(parked):
+                if parked.job is not None:
+                    parked.job.cancel()
+                self.stats.inc(keys.LEASES_LOST)
+        logger.warning(
+            "%d waiting request(s) were taken over by another worker after missed lease renewals",
+            len(lost),
+            extra={"spider": self.crawler.spider},
+        )
+
+    async def _tend_leases(self, spider: Spider) -> None:
+        """Renew this worker's leases and take requests whose lease expired, every third of the
+        lease time."""
+        assert self.cluster is not None
+        assert self._leases is not None
+        period = self.config.lease_time / 3
+        while True:
+            try:
+                await self._leases.renew()
+                for payload in await self.cluster.reap():
+                    self._recover(spider, payload)
+                self._leased = await self.cluster.leased()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("Redis not reachable: %r", exc, extra={"spider": spider})
+            await asyncio.sleep(period)
+
+    def _recover(self, spider: Spider, payload: bytes) -> None:
+        engine = self.crawler.engine
+        try:
+            request = request_from_dict(pickle.loads(payload), spider=spider)  # noqa: S301
+        except Exception:
+            logger.exception("a request leased in Redis cannot be read", extra={"spider": spider})
+            self.stats.inc(keys.ABANDONED)
+            return
+        self.stats.inc(keys.RECOVERED)
+        logger.info(
+            "crawling %s again: it waited for a CAPTCHA solve in a worker that stopped",
+            request,
+            extra={"spider": spider},
+        )
+        if engine is not None:
+            engine.crawl(request)
+
+    def _release(
+        self, spider: Spider, waiting: list[Request], released: int, reckoning: Reckoning
+    ) -> None:
+        """A worker of a distributed crawl stops: its waiting requests go to the others."""
+        if released:
+            self.stats.inc(keys.RELEASED, released)
+        if not (waiting or reckoning.tasks):
+            return
+        logger.warning(
+            "closed with %d request(s) waiting for a CAPTCHA solve: %d handed to the other "
+            "workers through Redis; %d task(s) in flight abandoned, %d of them already solved "
+            "and charged ($%.4f), %d still solving",
+            len(waiting),
+            released,
+            reckoning.tasks,
+            reckoning.charged,
+            reckoning.cost,
+            reckoning.pending,
+            extra={"spider": spider},
+        )
 
     def _keep(
         self, spider: Spider, waiting: list[Request], handed_back: int, reckoning: Reckoning

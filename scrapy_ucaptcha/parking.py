@@ -40,6 +40,7 @@ class Parked:
     plan: TaskPlan
     origin: Request  # the request as it was before any token: what a stop keeps
     job: asyncio.Task[None] | None = None
+    lease: str | None = None  # its lease in Redis, in a distributed crawl
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ class Follower:
 
     request: Request
     state: RequestState
+    lease: str | None = None  # its lease in Redis, in a distributed crawl
 
 
 @dataclass(eq=False)
@@ -68,12 +69,15 @@ class DomainScope:
     def followers(self) -> int:
         return sum(len(group.followers) for group in self._groups.values())
 
-    def join(self, key: GroupKey, request: Request, state: RequestState) -> Join:
-        """A request of the group met the challenge: lead, follow or be re-sent."""
+    def join(
+        self, key: GroupKey, request: Request, state: RequestState, *, lease: str | None = None
+    ) -> Join:
+        """A request of the group met the challenge: lead, follow (under ``lease``, if given) or
+        be re-sent."""
         group = self._groups.setdefault(key, Group())
         if group.phase != "open":
             follower = replace(state, role="follower", group=key)
-            group.followers.append(Follower(request, follower))
+            group.followers.append(Follower(request, follower, lease))
             return Join("follow", follower)
         if group.generation > 0 and state.generation < group.generation:
             resent = replace(
@@ -149,6 +153,7 @@ class DomainScope:
                     generation=group.generation,
                     shared_from=group.solution if shared else None,
                 ),
+                f.lease,
             )
             for f in followers
         ]
