@@ -957,3 +957,165 @@ def test_a_form_with_unnamed_fields_is_not_a_wall() -> None:
     assert found.form is not None
     assert found.form.asks_only_captcha is False
     assert _verdict(asks, status=403) == "task"
+
+
+# --- deployments seen on real pages ---------------------------------------------------------------
+
+V3_KEY = "6LcR_okUAAAAAPYrPe-HK_0RULO1aZM15ENyM-Mf"
+API = '<script src="https://www.google.com/recaptcha/api.js"></script>'
+
+
+def test_v3_bound_to_a_button_is_v3() -> None:
+    """Google's documented v3 binding: a button with class g-recaptcha and data-action."""
+    body = (
+        f'<html><head>{API}</head><body><form id="demo" action="/s" method="post">'
+        f'<button class="g-recaptcha" data-sitekey="{V3_KEY}" data-callback="onSubmit" '
+        'data-action="submit">Submit</button></form></body></html>'
+    )
+    found = detect(html(body))
+    assert found is not None
+    assert (found.kind, found.sitekey) == (ChallengeKind.RECAPTCHA_V3, V3_KEY)
+    assert dict(found.params) == {
+        "version": "v3",
+        "action": "submit",
+        "api_domain": "google.com",
+        "callback": "onSubmit",
+    }
+    assert found.form == FormLocator('//form[@id="demo"]', RC_FIELD)
+    assert _verdict(body) == "task"  # the form asks for nothing else
+    # the same button without data-action is Google's invisible v2 binding
+    found = detect(html(body.replace(' data-action="submit"', "")))
+    assert found is not None
+    assert found.kind == ChallengeKind.RECAPTCHA_V2_INVISIBLE
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        f"{{sitekey: '{V3_KEY}', callback: onSubmit, size: 'invisible'}}",
+        f"{{'sitekey': '{V3_KEY}', 'callback': onSubmit}}",  # no size: the target is a button
+        "opts",  # the options object held in a variable
+    ],
+)
+def test_invisible_v2_rendered_onto_a_submit_button(options: str) -> None:
+    body = (
+        f'<html><head><script>var opts = {{sitekey: "{V3_KEY}", callback: onSubmit}};'
+        "function onload() { grecaptcha.render('submit', " + options + "); }</script>"
+        '<script src="https://www.google.com/recaptcha/api.js?onload=onload&render=explicit">'
+        '</script></head><body><form id="login" method="post"><input type="hidden" name="t">'
+        '<input type="submit" id="submit" value="Go"></form></body></html>'
+    )
+    found = detect(html(body))
+    assert found is not None
+    assert (found.kind, found.sitekey) == (ChallengeKind.RECAPTCHA_V2_INVISIBLE, V3_KEY)
+    assert found.params["invisible"] is True
+    assert found.params["callback"] == "onSubmit"
+    assert found.form == FormLocator('//form[@id="login"]', RC_FIELD)
+
+
+LOADER = (
+    "(function(){var w=window,C='___grecaptcha_cfg',cfg=w[C]=w[C]||{},N='grecaptcha';"
+    "var gr=w[N]=w[N]||{};gr.ready=gr.ready||function(f){(cfg['fns']=cfg['fns']||[]).push(f);};"
+    "w['__recaptcha_api']='https://www.google.com/recaptcha/api2/';"
+    "(cfg['render']=cfg['render']||[]).push('{key}');w['__google_recaptcha_client']=true;"
+    "var d=document,po=d.createElement('script');po.async=true;"
+    "po.src='https://www.gstatic.com/recaptcha/releases/x/recaptcha__en.js';"
+    "var e=d.querySelector('script[nonce]');d.head.appendChild(po);}})();"
+)
+
+
+def test_v3_known_only_by_the_loader_api_js_writes() -> None:
+    """A saved page carries api.js's loader inline: ``___grecaptcha_cfg`` and its render list."""
+    body = f"<html><body><p>Article</p><script>{LOADER.replace('{key}', V3_KEY)}</script>"
+    found = detect(html(body, status=403))
+    assert found is not None
+    assert (found.kind, found.sitekey) == (ChallengeKind.RECAPTCHA_V3, V3_KEY)
+    assert found.params["api_domain"] == "google.com"
+    explicit = LOADER.replace("{key}", "explicit")  # a v2 page's loader names no key
+    found = detect(html(f"<html><body><script>{explicit}</script>", status=403))
+    assert found is not None
+    assert found.kind == ChallengeKind.RECAPTCHA_V2
+    assert not found.solvable
+    enterprise = (
+        LOADER.replace("{key}", V3_KEY)
+        .replace("api2/", "enterprise/")
+        .replace("www.google.com", "www.recaptcha.net")
+    )
+    found = detect(html(f"<html><body><script>{enterprise}</script>", status=403))
+    assert found is not None
+    assert found.kind == ChallengeKind.RECAPTCHA_ENTERPRISE
+    assert found.params["api_domain"] == "recaptcha.net"
+
+
+def _badge(key: str) -> str:
+    return (
+        '<div class="grecaptcha-badge" data-style="bottomright"><div class="grecaptcha-logo">'
+        '<iframe title="reCAPTCHA" src="https://www.google.com/recaptcha/api2/anchor?ar=1&amp;'
+        f'k={key}&amp;co=aHR0cHM6Ly9leGFtcGxlLmNvbTo0NDM.&amp;hl=en&amp;size=invisible">'
+        "</iframe></div></div>"
+    )
+
+
+def test_v3_seen_only_through_its_badge() -> None:
+    """A rendered page saved from a browser: api.js put the v3 badge in a bare div in body."""
+    body = f"<html><body><p>Text</p><div>{_badge(V3_KEY)}</div></body></html>"
+    found = detect(html(body, status=403))
+    assert found is not None
+    assert (found.kind, found.sitekey) == (ChallengeKind.RECAPTCHA_V3, V3_KEY)
+    # a v2 invisible widget's badge sits inside the widget's own element
+    inside = f'<html><body><form><div id="rc">{_badge(V3_KEY)}</div></form></body></html>'
+    found = detect(html(inside, status=403))
+    assert found is not None
+    assert (found.kind, found.sitekey) == (ChallengeKind.RECAPTCHA_V2_INVISIBLE, V3_KEY)
+
+
+PX_BLOCK = (
+    "<html><head><title>Access to this page has been denied</title></head><body>"
+    "<script>window._pxAppId = 'PXabc123';</script>"
+    '<script src="https://captcha.px-cdn.net/PXabc123/captcha.js?a=c&u=1&v=&m=0"></script>'
+    "</body></html>"
+)
+
+
+def test_perimeterx_block_without_its_box() -> None:
+    """The captcha script creates #px-captcha: its URL alone marks the block page."""
+    found = detect(html(PX_BLOCK, status=403))
+    assert found is not None
+    assert found.kind == ChallengeKind.PERIMETERX
+    first_party = PX_BLOCK.replace("https://captcha.px-cdn.net/PXabc123", "/abc123/captcha")
+    assert detect(html(first_party.replace("Access to this page", "Hi"), status=403)) is not None
+    # the sensor alone, on every page of a protected site, is not a block
+    sensor = (
+        "<html><head><title>Shop</title></head><body><script>window._pxAppId = 'PXabc123';"
+        '</script><script src="//client.perimeterx.net/PXabc123/main.min.js"></script>'
+        "<p>captcha-free content</p></body></html>"
+    )
+    assert detect(html(sensor)) is None
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        "https://geo.captcha-delivery.com/captcha/?initialCid=AHrlqAAAAAMA&cid=x&t=fe",
+        "https://c.datadome.co/captcha/?initialCid=AHrlqAAAAAMA&t=fe",
+    ],
+)
+def test_datadome_by_header_and_captcha_iframe(frame: str) -> None:
+    body = f'<html><body><iframe src="{frame}" width="100%"></iframe></body></html>'
+    found = detect(html(body, status=403, headers={"X-DataDome": "protected"}))
+    assert found is not None
+    assert found.kind == ChallengeKind.DATADOME
+    assert found.params == {"banned": False, "captcha_url": frame}
+
+
+def test_datadome_header_alone_marks_no_wall() -> None:
+    """X-DataDome and a datadome cookie come with every page of a protected site."""
+    headers = {"X-DataDome": "protected", "Set-Cookie": "datadome=abc; Path=/"}
+    article = "<html><body><article>A captcha-free article</article></body></html>"
+    assert detect(html(article, headers=headers)) is None
+    # with a 403 and DataDome's own data object, the page is the wall even without its host
+    wall = "<html><body><script>var dd={'rt':'c','cid':'AHrlqAAAAAMA','t':'bv'}</script>"
+    found = detect(html(wall, status=403, headers=headers))
+    assert found is not None
+    assert found.kind == ChallengeKind.DATADOME
+    assert found.params == {"banned": True}

@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from parsel import Selector
 from scrapy.http import HtmlResponse, Response, TextResponse, XmlResponse
+from w3lib.encoding import html_to_unicode
 
 logger = logging.getLogger("scrapy_ucaptcha.detection")
 
@@ -296,6 +297,20 @@ def query_param(url: str, name: str, *, fragment: bool = False) -> str | None:
 # --- the page being examined ----------------------------------------------------------------------
 
 
+def attr(el: Selector, name: str) -> str:
+    """``el``'s attribute ``name`` ("" when absent). Unlike ``el.attrib``, which builds a dict of
+    every attribute, this does not raise on a broken page whose attribute names lxml refuses
+    (``ValueError: Invalid tag name``)."""
+    get = getattr(el.root, "get", None)
+    if get is None:  # a text or attribute result, not an element
+        return ""
+    try:
+        value = get(name)
+    except ValueError:
+        return ""
+    return value if isinstance(value, str) else ""
+
+
 def xpath_literal(value: str) -> str | None:
     """``value`` as an XPath 1.0 string literal (None if it holds both kinds of quote)."""
     if '"' not in value:
@@ -303,6 +318,15 @@ def xpath_literal(value: str) -> str | None:
     if "'" not in value:
         return f"'{value}'"
     return None
+
+
+def _guess_encoding(body: bytes) -> str:
+    """UTF-8 when the bytes are UTF-8, else cp1252 (decoded with replacement characters)."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return "cp1252"
+    return "utf-8"
 
 
 class Page:
@@ -316,7 +340,6 @@ class Page:
     def __init__(self, response: TextResponse, hits: frozenset[bytes] | None = None) -> None:
         self.response = response
         self.body = response.body[:MAX_BODY_BYTES]
-        self.truncated = len(response.body) > MAX_BODY_BYTES
         self.hits = scan(response) if hits is None else hits
         #: ``parsed_chars``: text handed to lxml; ``queries``: XPath evaluations.
         self.work: dict[str, int] = {"parsed_chars": 0, "queries": 0}
@@ -327,12 +350,18 @@ class Page:
 
     @cached_property
     def text(self) -> str:
-        """The (capped) body as text, safe for lxml."""
-        response = self.response
-        if not self.truncated:
-            text = response.text
-        else:  # decode only the part read; a character cut in two becomes U+FFFD
-            text = self.body.decode(response.encoding, errors="replace")
+        """The (capped) body as text, safe for lxml.
+
+        Decoded as Scrapy would for a declared encoding (BOM, ``Content-Type``, ``<meta>``);
+        without one, as UTF-8 or else cp1252, never by statistical guessing over the body
+        (which costs seconds on a large page of random bytes). A character cut in two at the
+        cap becomes U+FFFD."""
+        content_type = self.response.headers.get(b"Content-Type")
+        _, text = html_to_unicode(
+            content_type.decode("latin-1") if content_type else None,
+            self.body,
+            auto_detect_fun=_guess_encoding,
+        )
         return xml_safe(text)
 
     @cached_property
@@ -365,14 +394,17 @@ class Page:
             return Selector(text=text, type=kind, base_url=self.response.url, huge_tree=False)
 
     def xpath(
-        self, xpath: str, node: Selector | None = None, /, **variables: str
+        self, xpath: str, node: Selector | None = None, /, limit: int = MAX_ITEMS, **variables: str
     ) -> list[Selector]:
-        """``xpath`` evaluated on ``node`` (default: the page), at most :data:`MAX_ITEMS` results.
+        """The first ``limit`` nodes ``xpath`` selects from ``node`` (default: the page).
 
-        Variables are made safe for lxml (they often come from the page)."""
+        The limit is part of the query, so lxml hands back no more than that many nodes (a page
+        with 100,000 forms costs what one with ``limit`` does). Variables are made safe for lxml
+        (they often come from the page)."""
         self.work["queries"] += 1
         safe = {k: xml_safe(v) for k, v in variables.items()}
-        return list((node if node is not None else self.sel).xpath(xpath, None, **safe))[:MAX_ITEMS]
+        root = node if node is not None else self.sel
+        return list(root.xpath(f"({xpath})[position() <= {limit}]", None, **safe))
 
     def strings(self, xpath: str) -> list[str]:
         """The string values ``xpath`` selects (stripped), at most :data:`MAX_ITEMS`."""
@@ -400,7 +432,7 @@ class Page:
         return self.xpath("//form")
 
     def first(self, xpath: str, **variables: str) -> Selector | None:
-        found = self.xpath(xpath, **variables)
+        found = self.xpath(xpath, limit=1, **variables)
         return found[0] if found else None
 
     def widget(self, css_class: str) -> Selector | None:
@@ -409,7 +441,7 @@ class Page:
             "//*[contains(concat(' ', normalize-space(@class), ' '), $c)]", c=f" {css_class} "
         )
         for el in found:
-            if el.attrib.get("data-sitekey", "").strip():
+            if attr(el, "data-sitekey").strip():
                 return el
         return found[0] if found else None
 
@@ -436,7 +468,7 @@ class Page:
     def enclosing_form(self, el: Selector | None) -> Selector | None:
         if el is None:
             return None
-        found = self.xpath("ancestor-or-self::form[1]", el)
+        found = self.xpath("ancestor-or-self::form[1]", el, limit=1)
         return found[0] if found else None
 
     def form_with_field(self, name: str) -> Selector | None:
@@ -458,18 +490,18 @@ class Page:
         index = next((i for i, f in enumerate(self.forms) if f.root is form.root), None)
         if index is None:
             return None
-        for attr in ("id", "name"):
-            value = form.attrib.get(attr)
+        for name in ("id", "name"):
+            value = attr(form, name)
             literal = xpath_literal(value) if value else None
-            if literal and sum(f.attrib.get(attr) == value for f in self.forms) == 1:
-                return f"//form[@{attr}={literal}]"
+            if literal and sum(attr(f, name) == value for f in self.forms) == 1:
+                return f"//form[@{name}={literal}]"
         return f"(//form)[{index + 1}]"
 
     def asks_only_captcha(self, form: Selector, token_field: str) -> bool:
         """Whether ``form`` has no field for the user but the CAPTCHA's own: a field without a
         ``name`` still asks the user for something (a search box, an e-mail address)."""
         for el in self.xpath(USER_FIELDS_XPATH, form):
-            name = (el.attrib.get("name") or "").strip()
+            name = attr(el, "name").strip()
             if not name or (name not in TOKEN_FIELDS and name != token_field):
                 return False
         return True

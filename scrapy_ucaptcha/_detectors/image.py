@@ -10,7 +10,7 @@ from parsel import Selector
 from parsel.csstranslator import css2xpath
 from scrapy.http import Response, TextResponse
 
-from ._core import Challenge, ChallengeKind, Page, logger
+from ._core import Challenge, ChallengeKind, Page, attr, logger
 
 #: Used when the template names no selector: an image whose src/id/alt/class/name says captcha.
 _DEFAULT_IMAGE_XPATH: Final = (
@@ -43,30 +43,28 @@ def _image_xpaths(image_css: str | None, image_xpath: str | None) -> tuple[str, 
 
 
 def _visible(el: Selector) -> bool:
-    style = re.sub(r"\s+", "", el.attrib.get("style", "")).lower()
+    style = re.sub(r"\s+", "", attr(el, "style")).lower()
     return (
-        "hidden" not in el.attrib
-        and "display:none" not in style
-        and "visibility:hidden" not in style
+        not el.xpath("@hidden") and "display:none" not in style and "visibility:hidden" not in style
     )
 
 
 def _text_inputs(form: Selector) -> list[Selector]:
-    return [el for el in form.xpath(_TEXT_INPUTS) if el.attrib.get("name", "").strip()]
+    return [el for el in form.xpath(_TEXT_INPUTS) if attr(el, "name").strip()]
 
 
 def _named_answer_field(form: Selector) -> str | None:
     """The text input whose name or id mentions captcha/code/answer."""
     for el in _text_inputs(form):
-        if _ANSWER_NAME_RE.search(el.attrib["name"] + " " + el.attrib.get("id", "")):
-            return el.attrib["name"].strip()
+        if _ANSWER_NAME_RE.search(attr(el, "name") + " " + attr(el, "id")):
+            return attr(el, "name").strip()
     return None
 
 
 def _answer_field(form: Selector) -> str | None:
     """The text input whose name/id mentions captcha/code/answer, else the first visible one."""
     visible = [el for el in _text_inputs(form) if _visible(el)]
-    return _named_answer_field(form) or (visible[0].attrib["name"].strip() if visible else None)
+    return _named_answer_field(form) or (attr(visible[0], "name").strip() if visible else None)
 
 
 def detect_image(
@@ -109,9 +107,7 @@ def _detect_image(
                 node if tag in ("img", "input") else next(iter(node.xpath(".//img[@src]")), None)
             )
             if image is not None:
-                src = (
-                    image.attrib.get("src") or image.attrib.get("data-src") or ""
-                ).strip() or None
+                src = (attr(image, "src") or attr(image, "data-src")).strip() or None
         if src:
             break
     if not src:

@@ -81,6 +81,8 @@ _DD_URL_RE: Final = re.compile(
     r"""(?:captcha-delivery\.com|datadome\.co)(?:\\?/){1,3}(?:captcha|interstitial)\b"""
     r"""(?:\\?/)?(?:\?[^"'\s<>]{0,4000})?"""
 )
+#: The host in front of a captcha URL's domain (``geo.``, ``c.``), read back from where it starts.
+_DD_HOST_PREFIX_RE: Final = re.compile(r"(?:[\w-]{1,63}\.){1,4}$")
 _DD_SCRIPT_RE: Final = re.compile(r"captcha-delivery\.com/[ci]\.js")
 
 
@@ -114,7 +116,9 @@ class DataDomeDetector(BaseDetector):
         captcha_url = None
         if url is not None:
             found = True
-            captcha_url = "https://geo." + url.group(0).replace("\\u0026", "&").replace("\\/", "/")
+            host = _DD_HOST_PREFIX_RE.search(text, max(0, url.start() - 256), url.start())
+            found_url = (host.group(0) if host else "geo.") + url.group(0)
+            captcha_url = "https://" + found_url.replace("\\u0026", "&").replace("\\/", "/")
             t = t or query_param(captcha_url, "t")
         if not found:
             return None

@@ -15,6 +15,7 @@ from ._core import (
     ChallengeKind,
     JsCall,
     Page,
+    attr,
     js_calls,
     js_name,
     js_value,
@@ -61,7 +62,7 @@ def _first(*values: str | None) -> str | None:
 
 
 def _attr(el: Selector | None, name: str) -> str | None:
-    return _first(el.attrib.get(name)) if el is not None else None
+    return _first(attr(el, name)) if el is not None else None
 
 
 def _opt(call: JsCall | None, key: str, scripts: str) -> str | None:
@@ -79,7 +80,7 @@ def _is_button(el: Selector | None) -> bool:
     if el is None:
         return False
     tag = el.root.tag if isinstance(el.root.tag, str) else ""
-    kind = el.attrib.get("type", "").lower()
+    kind = attr(el, "type").lower()
     return tag == "button" or (tag == "input" and kind in ("submit", "button", "image"))
 
 
@@ -96,7 +97,7 @@ def _standalone_badge(badge: Selector | None) -> bool:
     if badge is None:
         return False
     parent = badge.xpath("..")
-    return bool(parent) and not parent[0].attrib and bool(parent.xpath("parent::body"))
+    return bool(parent) and not len(parent[0].root.attrib) and bool(parent.xpath("parent::body"))
 
 
 def _target(page: Page, widget: Selector | None, call: JsCall | None) -> Selector | None:
@@ -269,7 +270,7 @@ class RecaptchaDetector(BaseDetector):
         token_field = _RC_FIELD
         if version == "v3" and form is not None:  # v3 pages often copy the token to their own input
             own = page.captcha_input(form)
-            token_field = _first(own.attrib.get("name") if own is not None else None) or _RC_FIELD
+            token_field = _first(attr(own, "name") if own is not None else None) or _RC_FIELD
         return Challenge(
             kind=kind,
             solvable=sitekey is not None,
