@@ -163,7 +163,7 @@ def test_development_commands_are_what_ci_runs() -> None:
 
 
 def test_every_shell_block_is_covered() -> None:
-    assert len(SHELL) == 6
+    assert len(SHELL) == 7
 
 
 # --- python blocks --------------------------------------------------------------------------------
@@ -171,7 +171,7 @@ def test_every_shell_block_is_covered() -> None:
 
 def test_every_settings_fragment_is_valid(fake_myproject: None) -> None:
     fragments = [body for body in PYTHON if _is_settings(body)]
-    assert len(fragments) == 22
+    assert len(fragments) == 25
     for code in fragments:
         settings = _settings_of(code)
         assert settings
