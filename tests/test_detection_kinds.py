@@ -414,3 +414,22 @@ def test_each_new_detector_works_alone() -> None:
         challenge = detector.detect(html(body))
         assert challenge is not None, detector
         assert challenge.detector == detector.name
+
+
+def test_yandex_smartcaptcha_older_40_character_key() -> None:
+    key = "FEXfAbHQsToo97VidNVk3j4dC74nGW1DgdxjtNB9"  # the shape of captcha-api.yandex.ru's demo
+    body = doc("", form(f'<div class="smart-captcha" data-sitekey="{key}"></div>'))
+    challenge = found(html(body))
+    assert (challenge.kind, challenge.solvable, challenge.sitekey) == (
+        "yandex_smartcaptcha",
+        True,
+        key,
+    )
+
+
+def test_cloudflare_plain_text_block_code() -> None:
+    """Cloudflare's bare "error code: 1009" answer (a country block) on its 403."""
+    response = html("error code: 1009", status=403, headers={"Server": "cloudflare"})
+    challenge = found(response)
+    assert (challenge.kind, dict(challenge.params)) == ("cloudflare_block", {"error_code": "1009"})
+    assert detect(html("error code: 1009", status=200, headers={"Server": "cloudflare"})) is None
