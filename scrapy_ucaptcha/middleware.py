@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from scrapy import Request, signals
+from scrapy.downloadermiddlewares.httpcache import HttpCacheMiddleware
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.exceptions import DontCloseSpider, IgnoreRequest
 from scrapy.utils.job import job_dir
@@ -45,10 +46,13 @@ from scrapy_ucaptcha.client import truncate_token
 from scrapy_ucaptcha.cluster import Cluster, LeaseKeeper
 from scrapy_ucaptcha.config import Config, ConfigError
 from scrapy_ucaptcha.errors import CaptchaSolveError
+from scrapy_ucaptcha.httpcache import UCaptchaCachePolicy
 from scrapy_ucaptcha.jobs import Jobs
 from scrapy_ucaptcha.keep import JobDirKeeper, original
+from scrapy_ucaptcha.overrides import TASK_KEY, Layers, SpiderTask, spider_task
 from scrapy_ucaptcha.parking import ParkingLot
 from scrapy_ucaptcha.planner import PlanError, TaskPlan, plan_task
+from scrapy_ucaptcha.progress import Progress
 from scrapy_ucaptcha.rules import find_challenge
 from scrapy_ucaptcha.scope import DomainScope, Follower
 from scrapy_ucaptcha.solver import Reckoning, Solution, SolveFailed, Solver
@@ -78,7 +82,6 @@ __all__ = ["ERROR_KEY", "STATE_KEY", "UCaptchaMiddleware"]
 logger = logging.getLogger(__name__)
 
 INFO_KEY = "ucaptcha"
-TASK_KEY = "ucaptcha_task"
 
 #: ``running``; ``stopping``: the solver stopped for good, the spider closes once nothing waits;
 #: ``closing``: we asked the engine to close; ``closed``: ``spider_closed`` arrived.
@@ -88,7 +91,7 @@ Lifecycle = Literal["running", "stopping", "closing", "closed"]
 class UCaptchaMiddleware:
     """Solves CAPTCHA challenges without holding a ``CONCURRENT_REQUESTS`` unit while it waits."""
 
-    def __init__(self, crawler: Crawler, config: Config) -> None:
+    def __init__(self, crawler: Crawler, config: Config, spider: SpiderTask = None) -> None:
         self.crawler = crawler
         self.config = config
         assert crawler.stats is not None
@@ -116,7 +119,15 @@ class UCaptchaMiddleware:
         self._jobs = Jobs()  # one per parked request that has a task slot
         self._solving = 0  # jobs running: at most UCAPTCHA_MAX_CONCURRENT_TASKS
         self._feedback = Jobs()  # reports of rejected and accepted tokens
-        self._any_presolve = any(entry.template.presolve for entry in config.templates.entries)
+        self.layers = Layers(spider)
+        self._any_presolve = self.layers.spider_presolves or any(
+            entry.template.presolve for entry in config.templates.entries
+        )
+        self.progress = Progress(
+            crawler.stats,
+            crawler.settings.getfloat("LOGSTATS_INTERVAL"),
+            lambda: (self.waiting, self.solver.in_flight),
+        )
         self._lifecycle: Lifecycle = "running"
         self._closer: asyncio.Future[None] | None = None
         self._retry: RetryMiddleware | None = None
@@ -144,7 +155,7 @@ class UCaptchaMiddleware:
                 "'twisted.internet.asyncioreactor.AsyncioSelectorReactor'"
             )
         warn_at_start(crawler.settings, config, cls)
-        return cls(crawler, config)
+        return cls(crawler, config, spider_task(crawler))
 
     @property
     def waiting(self) -> int:
@@ -168,10 +179,9 @@ class UCaptchaMiddleware:
             self.stats.inc(keys.GAVE_UP)
             self._settle(request)
             raise error
-        meta_task = meta.get(TASK_KEY)
-        if meta_task is False or self._closed or STATE_KEY in meta:
+        if self.layers.never(request) or self._closed or STATE_KEY in meta:
             return None
-        if not self._any_presolve and not isinstance(meta_task, Mapping):
+        if not self._any_presolve and not isinstance(meta.get(TASK_KEY), Mapping):
             return None
         template = self._template_for(request)
         if template is None or not template.solve or not template.presolve:
@@ -185,7 +195,7 @@ class UCaptchaMiddleware:
         meta = request.meta
         origin = self._settle(request)
         self._check_pin(request)
-        if meta.get(TASK_KEY) is False or self._closed:
+        if self.layers.never(request) or self._closed:
             return response
         state = RequestState.from_meta(meta.get(STATE_KEY))
         template = self._template_for(request, state.pattern if state is not None else None)
@@ -287,16 +297,17 @@ class UCaptchaMiddleware:
         self._maybe_close()
         return settled.origin
 
-    def _template_for(self, request: Request, pattern: str | None = None) -> Template | None:
+    def _template_for(
+        self, request: Request, pattern: str | None = None, *, log: bool = True
+    ) -> Template | None:
         """The template of ``request`` (the one of ``pattern`` for a request we sent), with its
-        ``ucaptcha_task`` meta laid over it; ``None`` when that meta is wrong."""
+        spider's and request's ``ucaptcha_task`` laid over it; ``None`` when the meta is wrong."""
         templates = self.config.templates
         template = templates.get(pattern) if pattern is not None else templates.for_url(request.url)
-        override = request.meta.get(TASK_KEY)
-        if isinstance(override, Mapping):
-            try:
-                template = template.merged(override)
-            except ValueError as exc:
+        try:
+            return self.layers.template(template, request)
+        except ValueError as exc:
+            if log:
                 logger.error(
                     "ignoring the %s meta of %s: %s",
                     TASK_KEY,
@@ -304,8 +315,18 @@ class UCaptchaMiddleware:
                     exc,
                     extra={"spider": self.crawler.spider},
                 )
-                return None
-        return template
+            return None
+
+    def is_challenge(self, response: Response, request: Request) -> bool:
+        """Whether ``response`` is a challenge for ``request``'s template (as for
+        :class:`UCaptchaCachePolicy`: nothing is counted or logged)."""
+        if self.layers.never(request):
+            return False
+        state = RequestState.from_meta(request.meta.get(STATE_KEY))
+        template = self._template_for(request, state.pattern if state else None, log=False)
+        if template is None:
+            return False
+        return find_challenge(response, template, self.config.detectors).challenge is not None
 
     # --- parking --------------------------------------------------------------------------------
 
@@ -764,6 +785,10 @@ class UCaptchaMiddleware:
 
     async def _spider_opened(self, spider: Spider) -> None:
         self._retry = self.crawler.get_downloader_middleware(RetryMiddleware)
+        cache = self.crawler.get_downloader_middleware(HttpCacheMiddleware)
+        if cache is not None and isinstance(cache.policy, UCaptchaCachePolicy):
+            cache.policy.judge_with(self.is_challenge)
+        self.progress.start(spider)
         if self.callbacks is not None:
             self.callbacks.start()
         if self._keeper is not None:
@@ -788,6 +813,7 @@ class UCaptchaMiddleware:
 
     async def _spider_closed(self, spider: Spider, reason: str) -> None:
         self._lifecycle = "closed"
+        await self.progress.stop()
         if self._cluster_loop is not None:
             self._cluster_loop.cancel()
         # what waits, taken before the jobs are cancelled (a cancelled job ends nothing)

@@ -48,6 +48,8 @@ CALLBACKS_RECEIVED = f"{PREFIX}/callbacks/received"
 CALLBACKS_UNKNOWN = f"{PREFIX}/callbacks/unknown"
 BALANCE_START = f"{PREFIX}/balance/start"
 BALANCE_END = f"{PREFIX}/balance/end"
+WAITING = f"{PREFIX}/waiting"
+TASKS_IN_FLIGHT = f"{PREFIX}/tasks/in_flight"
 IDENTITY_CHANGED = f"{PREFIX}/identity/changed"
 COOKIE_WALLS = f"{PREFIX}/cookie_walls"
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import gzip
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
-from crawling import HOST, crawl, environment, page
+from crawling import HOST, RecordingSpider, crawl, environment, page
 from scrapy import Request, Spider
 from scrapy.extensions.httpcache import DummyPolicy, RFC2616Policy
 from scrapy.http import HtmlResponse
@@ -139,3 +139,27 @@ async def test_crawl_with_httpcache_solves_each_page_once(tmp_path: Path, status
         assert second.all_stats["httpcache/hit"] == len(pages)
         assert "httpcache/miss" not in second.all_stats
         assert env.sim.count("createTask") == len(guarded)
+
+
+class NeverSolves(RecordingSpider):
+    ucaptcha_task: ClassVar[Any] = False
+
+
+@deferred_f_from_coro_f
+async def test_the_policy_judges_with_the_spiders_templates(tmp_path: Path) -> None:
+    """A spider that never solves keeps its pages, walls included, in the cache as they are."""
+    async with environment() as env:
+        path = f"/item/{min(env.site.guarded_items)}"
+        result = await crawl(
+            env,
+            [page(path)],
+            spider_cls=NeverSolves,
+            DOWNLOADER_MIDDLEWARES={},
+            ADDONS={Addon: 500},
+            UCAPTCHA_CHECK_BALANCE=False,
+            HTTPCACHE_ENABLED=True,
+            HTTPCACHE_DIR=str(tmp_path / "cache"),
+        )
+        assert result.only(path).info is None
+        assert result.all_stats["httpcache/store"] == 1
+        assert "httpcache/uncacheable" not in result.all_stats

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import linecache
+import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import types
@@ -81,9 +83,46 @@ def test_first_lines_are_the_two_commands() -> None:
     # the crawl command itself runs in tests/test_example_project.py
 
 
-def test_quickstart_install_names_this_package() -> None:
-    assert "python -m pip install scrapy-ucaptcha" in SHELL[2]
+def test_quickstart_install_from_a_checkout_or_a_wheel(tmp_path: Path) -> None:
+    """The Quickstart's install block, run on this checkout: the wheel it builds holds every
+    module of the package, and installs and imports on its own."""
+    lines = [line for line in SHELL[2].splitlines() if line and not line.startswith("#")]
+    assert lines[0] == "git clone https://github.com/scrapy-ucaptcha/scrapy-ucaptcha.git"
+    assert lines[1] == "python -m pip install ./scrapy-ucaptcha"
     assert 'name = "scrapy-ucaptcha"' in (ROOT / "pyproject.toml").read_text()
+    # a checkout as git would make it: no build leftovers, which setuptools would ship
+    checkout = tmp_path / "scrapy-ucaptcha"
+    shutil.copytree(
+        ROOT,
+        checkout,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", "*_cache", ".nox"
+        ),
+    )
+    dist, site = tmp_path / "dist", tmp_path / "site"
+    for line in lines[2:]:
+        command = shlex.split(line)
+        assert command[:3] == ["python", "-m", "pip"]
+        if command[3] == "install":  # into a directory of its own; the dependencies are here
+            wheels = sorted(dist.glob(command[-1].removeprefix("dist/")))
+            command = [*command[:4], "--no-deps", "--target", str(site), *map(str, wheels)]
+        command = [sys.executable, *command[1:], "--quiet"]
+        subprocess.run(command, check=True, cwd=tmp_path, timeout=300)  # noqa: S603
+    assert len(list(dist.glob("scrapy_ucaptcha-*-py3-none-any.whl"))) == 1
+    shipped = {p.relative_to(site).as_posix() for p in (site / "scrapy_ucaptcha").rglob("*.py")}
+    source = {p.relative_to(ROOT).as_posix() for p in (ROOT / "scrapy_ucaptcha").rglob("*.py")}
+    assert shipped == source
+    assert (site / "scrapy_ucaptcha" / "py.typed").exists()
+    code = "import scrapy_ucaptcha, scrapy_ucaptcha.commands.crawl; print(scrapy_ucaptcha.__file__)"
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": str(site)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip() == str(site / "scrapy_ucaptcha" / "__init__.py")
 
 
 def test_key_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -132,7 +171,7 @@ def test_every_shell_block_is_covered() -> None:
 
 def test_every_settings_fragment_is_valid(fake_myproject: None) -> None:
     fragments = [body for body in PYTHON if _is_settings(body)]
-    assert len(fragments) == 24
+    assert len(fragments) == 25
     for code in fragments:
         settings = _settings_of(code)
         assert settings
