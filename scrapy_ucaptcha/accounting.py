@@ -238,6 +238,7 @@ class Reconciler:
         self.interval = interval
         self.start: float | None = None
         self.active = False  # a starting balance is known
+        self.tried = False  # a starting balance was asked for (once per crawl)
         self._last = -math.inf
         self._job: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -246,10 +247,11 @@ class Reconciler:
     async def begin(self) -> None:
         """Before the first task: the balance everything is counted from (raises the client's
         errors; a refused key stops the crawl there, as createTask would)."""
-        if self.active:
+        if self.tried and not self._lock.locked():
             return
-        async with self._lock:
-            if not self.active:
+        async with self._lock:  # the tasks created meanwhile wait for the figure
+            if not self.tried:
+                self.tried = True
                 self.start = await self._get_balance()
                 self.active = True
                 self._last = asyncio.get_running_loop().time()

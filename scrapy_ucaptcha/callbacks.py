@@ -1,9 +1,11 @@
 """Receives uCaptcha's task callbacks and wakes the poller of that task.
 
 uCaptcha calls ``callbackUrl`` with an HTTP GET (``captcha_id``, ``status``, ``code``) when a task
-finishes or fails. A callback carries no signature, so it is only a hint: the solver answers it
-with a ``getTaskResult`` at once (which also gives the cost, the solve time and multi-field
-solutions), and ids it did not create are ignored. Polling stays on as the fallback.
+finishes or fails; the createTask-compatible providers POST (the getTaskResult JSON with ``taskId``,
+or 2captcha's form with ``id``), which works too. A callback carries no signature, so it is only
+a hint: the solver answers it with a ``getTaskResult`` at once (which also gives the cost, the
+solve time and multi-field solutions), and ids it did not create are ignored. Polling stays on as
+the fallback.
 
 A task solved quickly can have its callback arrive before the crawl has read createTask's answer:
 a callback for an id not known yet is kept for :data:`EARLY_CALLBACK_TTL` seconds (at most
@@ -17,6 +19,7 @@ from the internet (a public host, or a tunnel to ``UCAPTCHA_CALLBACK_LISTEN``).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import TYPE_CHECKING, Any, cast
 
@@ -50,8 +53,31 @@ class _CallbackResource(Resource):
         request.setHeader(b"Content-Type", b"text/plain")  # type: ignore[no-untyped-call]
         return b"OK"
 
-    def render_POST(self, request: Request) -> bytes:  # some providers POST their callbacks
-        return self.render_GET(request)
+    def render_POST(self, request: Request) -> bytes:
+        """Anti-Captcha, CapSolver and CapMonster POST the getTaskResult JSON (``taskId``);
+        2captcha posts a form (``id``); uCaptcha's query (``captcha_id``) works too."""
+        args = request.args or {}
+        raw = (args.get(b"captcha_id") or args.get(b"id") or [b""])[0].decode("utf-8", "replace")
+        if not raw and request.content is not None:
+            raw = _task_id_of(request.content.read(_MAX_BODY))
+        self.listener.notify(raw)
+        request.setHeader(b"Content-Type", b"text/plain")  # type: ignore[no-untyped-call]
+        return b"OK"
+
+
+_MAX_BODY = 65_536
+
+
+def _task_id_of(body: bytes) -> str:
+    """The ``taskId`` of a JSON callback body, or ``""``."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return ""
+    task_id = data.get("taskId") if isinstance(data, dict) else None
+    if isinstance(task_id, bool) or not isinstance(task_id, (str, int)):
+        return ""
+    return str(task_id)
 
 
 class CallbackListener:

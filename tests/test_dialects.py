@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from crawling import HOST, crawl, environment, page
 from scrapy.settings import Settings
-from scrapy.utils.defer import deferred_f_from_coro_f
+from scrapy.utils.defer import deferred_f_from_coro_f, maybe_deferred_to_future
 
 from scrapy_ucaptcha import CaptchaSolveError, Config
 from scrapy_ucaptcha.client import TaskStatus, UCaptchaClient
@@ -317,3 +317,36 @@ async def test_a_refused_account_closes_the_crawl_before_any_task_in_each_dialec
         assert env.sim.tasks == {}
         assert env.sim.charged() == 0.0
         assert "ucaptcha/cost_usd" not in result.stats
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "query"),
+    [
+        (b'{"errorId":0,"taskId":74372499132,"status":"ready"}', b"application/json", ""),
+        (b'{"taskId":"9f1c-uuid","status":"ready","solution":{}}', b"application/json", ""),
+        (b"id=74372499132&code=03AG", b"application/x-www-form-urlencoded", ""),
+        (b"", b"text/plain", "?captcha_id=74372499132&status=1"),
+    ],
+)
+@deferred_f_from_coro_f
+async def test_posted_callbacks_of_the_compatible_providers_are_understood(
+    body: bytes, content_type: bytes, query: str
+) -> None:
+    import treq
+
+    from scrapy_ucaptcha.callbacks import CallbackListener
+
+    listener = CallbackListener("127.0.0.1", 0, "http://127.0.0.1:{port}/cb")
+    url = listener.start()
+    task_id = "9f1c-uuid" if b"uuid" in body else 74372499132
+    try:
+        listener.expect(task_id)
+        response = await maybe_deferred_to_future(
+            treq.post(url + query, data=body, headers={b"Content-Type": content_type})
+        )
+        await maybe_deferred_to_future(treq.content(response))
+        assert response.code == 200
+        assert await listener.wait(task_id, 5.0)
+        assert listener.unknown == 0
+    finally:
+        await listener.stop()
