@@ -350,3 +350,15 @@ async def test_posted_callbacks_of_the_compatible_providers_are_understood(
         assert listener.unknown == 0
     finally:
         await listener.stop()
+
+
+def test_the_simulator_command_takes_a_dialect() -> None:
+    from scrapy_ucaptcha.testing.__main__ import build_parser, config_from_args
+
+    args = build_parser().parse_args(["simulator", "--dialect", "capmonster"])
+    assert config_from_args(args).dialect == "capmonster"
+    assert config_from_args(build_parser().parse_args(["simulator"])).dialect == "ucaptcha"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["simulator", "--dialect", "deathbycaptcha"])
+    with pytest.raises(ValueError, match="dialect must be one of"):
+        SimulatorConfig(dialect="nope")
