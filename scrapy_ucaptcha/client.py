@@ -1,54 +1,40 @@
 """A non-blocking client for the uCaptcha createTask API (and compatible providers), built on treq.
 
 Every method is a coroutine to be awaited from Scrapy code running on Twisted's asyncio reactor.
-Transient failures are retried inside the client with exponential backoff and jitter, bounded in
-attempts and in total time; HTTP 429 waits until ``X-RateLimit-Reset``. Every call has a timeout.
-The API key travels only in request bodies sent to the API URL, is never logged, and is scrubbed
-from any text the API sends back before it reaches an exception or a log line; so are the
-credentials of every proxy a task carried (an API may quote the task in an error description).
+Retries, timeouts, the https rule and key scrubbing are the shared transport's
+(:mod:`scrapy_ucaptcha.transport`). The API key travels only in request bodies sent to the API URL,
+is never logged, and is scrubbed from any text the API sends back before it reaches an exception or
+a log line; so are the credentials of every proxy a task carried (an API may quote the task in an
+error description).
 """
 
 from __future__ import annotations
 
-import asyncio
 import enum
-import ipaddress
 import json
 import logging
 import math
-import random
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, cast
-from urllib.parse import urlsplit
+from typing import Any, Protocol, TypeAlias
 
-from scrapy.utils.defer import deferred_to_future
-from twisted.internet import error as net_error
-from twisted.internet.defer import CancelledError
-from twisted.web.client import (
-    Agent,
-    HTTPConnectionPool,
-    ResponseFailed,
-    ResponseNeverReceived,
-)
-
-from scrapy_ucaptcha._version import __version__
 from scrapy_ucaptcha.dialects import Dialect, dialect_for_url, get_dialect
 from scrapy_ucaptcha.errors import (
     UCaptchaProtocolError,
-    UCaptchaRateLimitError,
     UCaptchaRetryableError,
     UCaptchaTaskDeadError,
-    UCaptchaTimeoutError,
     error_for,
 )
-from scrapy_ucaptcha.identity import scrub, task_secrets
-
-if TYPE_CHECKING:
-    from treq.client import HTTPClient
-    from twisted.web.iweb import IAgent
+from scrapy_ucaptcha.identity import task_secrets
+from scrapy_ucaptcha.transport import (
+    DEFAULT_API_URL,
+    ApiTransport,
+    HttpAnswer,
+    RateLimit,
+    check_api_url,
+    redact_key,
+)
 
 __all__ = [
     "DEFAULT_API_URL",
@@ -58,43 +44,18 @@ __all__ = [
     "TaskResult",
     "TaskStatus",
     "UCaptchaClient",
+    "check_api_url",
     "redact_key",
     "truncate_token",
 ]
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_API_URL = "https://api.ucaptcha.net"
-
 #: Task ids are opaque: UUID strings at uCaptcha, integers at some compatible providers.
 TaskId: TypeAlias = "str | int"
 
-_NETWORK_ERRORS = (
-    net_error.ConnectError,
-    net_error.ConnectionLost,
-    net_error.ConnectionDone,
-    net_error.TimeoutError,
-    ResponseFailed,
-    ResponseNeverReceived,
-    CancelledError,
-    OSError,
-)
-
-_HEADERS: dict[bytes | str, bytes | str] = {
-    "Accept": "application/json",
-    "User-Agent": f"scrapy-ucaptcha/{__version__}",
-}
-
 #: Solution fields that hold the token (or answer), in the order they are looked for.
 TOKEN_FIELDS = ("gRecaptchaResponse", "token", "text", "cookie", "captcha_output", "code")
-
-
-def redact_key(key: str) -> str:
-    """A form of the API key safe to show: its prefix and last two characters at most."""
-    if len(key) < 16:
-        return "***"
-    head = key[:5] if key.startswith("ucap_") else key[:2]
-    return f"{head}…{key[-2:]}"
 
 
 def truncate_token(token: str | None, keep: int = 12) -> str:
@@ -104,35 +65,6 @@ def truncate_token(token: str | None, keep: int = 12) -> str:
     return token if len(token) <= keep else f"{token[:keep]}…({len(token)} chars)"
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def check_api_url(url: str, *, allow_insecure_http: bool = False) -> str:
-    """Return ``url`` without a trailing slash; raise :class:`ValueError` saying what is wrong."""
-    parts = urlsplit(url)
-    try:
-        parts.port  # noqa: B018  (raises ValueError on a bad port)
-    except ValueError:
-        raise ValueError(f"the API URL has an invalid port: {url!r}") from None
-    host = parts.hostname or ""
-    if parts.scheme not in ("http", "https") or not host or any(c.isspace() for c in url):
-        raise ValueError(f"the API URL must be an absolute http(s) URL, got {url!r}")
-    if "?" in url or "#" in url or parts.username or parts.password:
-        raise ValueError("the API URL must not carry credentials, a query or a fragment")
-    if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(host):
-        raise ValueError(
-            f"the API URL must use https:// (the API key travels in every request); plain http "
-            f"is allowed only for loopback hosts or with the insecure-http opt-in, got {url!r}"
-        )
-    return url.rstrip("/")
-
-
 class TaskStatus(str, enum.Enum):
     """The state of a task at the API."""
 
@@ -140,15 +72,6 @@ class TaskStatus(str, enum.Enum):
     PROCESSING = "processing"
     READY = "ready"
     FAILED = "failed"
-
-
-@dataclass(frozen=True)
-class RateLimit:
-    """The ``X-RateLimit-*`` values of the last API answer that carried them."""
-
-    limit: int | None
-    remaining: int | None
-    reset: float | None  # Unix timestamp of the window's reset
 
 
 @dataclass(frozen=True)
@@ -253,14 +176,7 @@ class CaptchaClient(Protocol):
     async def close(self) -> None: ...
 
 
-@dataclass
-class _Answer:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-
-class UCaptchaClient:
+class UCaptchaClient(ApiTransport):
     """Talks to the uCaptcha API (or any createTask-compatible provider at ``api_url``).
 
     :param api_key: the ``clientKey``; never logged, never shown in ``repr``.
@@ -294,34 +210,21 @@ class UCaptchaClient:
         on_call: Callable[[str], None] | None = None,
         dialect: Dialect | str | None = None,
     ) -> None:
-        if not isinstance(api_key, str) or not api_key.strip():
-            raise ValueError("an API key is required")
-        for name, value in (
-            ("timeout", timeout),
-            ("backoff_max", backoff_max),
-            ("retry_deadline", retry_deadline),
-        ):
-            if not value > 0:
-                raise ValueError(f"{name} must be > 0, got {value!r}")
-        if backoff_base < 0 or max_retries < 0 or max_connections < 1:
-            raise ValueError("backoff_base and max_retries must be >= 0, max_connections >= 1")
-        self._key = api_key.strip()
-        self.api_url = check_api_url(api_url, allow_insecure_http=allow_insecure_http)
+        super().__init__(
+            api_key,
+            api_url=api_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            retry_deadline=retry_deadline,
+            allow_insecure_http=allow_insecure_http,
+            max_connections=max_connections,
+            on_call=on_call,
+        )
         if isinstance(dialect, str):
             dialect = get_dialect(dialect)
         self.dialect: Dialect = dialect if dialect is not None else dialect_for_url(self.api_url)
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
-        self.retry_deadline = retry_deadline
-        self.max_connections = max_connections
-        self.rate_limit: RateLimit | None = None
-        self._on_call = on_call
-        self._pool: HTTPConnectionPool | None = None
-        self._http: HTTPClient | None = None
-        self._closed = False
-        self._secrets: set[str] = set()  # proxy credentials of the tasks sent
 
     def __repr__(self) -> str:
         return (
@@ -432,14 +335,7 @@ class UCaptchaClient:
         any family)."""
         await self.report(task_id, accepted=not invalid, message=message, code=code)
 
-    async def close(self) -> None:
-        """Close the client's persistent connections. The client cannot be used afterwards."""
-        self._closed = True
-        pool, self._pool, self._http = self._pool, None, None
-        if pool is not None:
-            await deferred_to_future(pool.closeCachedConnections())  # type: ignore[no-untyped-call]
-
-    # --- one call, with retries ---------------------------------------------------------------
+    # --- calls and answers ------------------------------------------------------------------
 
     async def _call(
         self,
@@ -450,112 +346,23 @@ class UCaptchaClient:
     ) -> dict[str, Any]:
         """One call with retries; an error answer whose code is in ``pending_codes`` is returned
         as data, not raised (nor retried)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.retry_deadline
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return await self._call_once(
-                    endpoint, payload, deadline - loop.time(), pending_codes=pending_codes
-                )
-            except UCaptchaRetryableError as exc:
-                delay = self._retry_delay(exc, attempt)
-                if attempt > self.max_retries or loop.time() + delay > deadline:
-                    logger.warning(
-                        "uCaptcha %s failed after %d attempt(s): %s", endpoint, attempt, exc
-                    )
-                    raise
-                logger.info(
-                    "uCaptcha %s failed (%s), retry %d/%d in %.2f s",
-                    endpoint,
-                    exc,
-                    attempt,
-                    self.max_retries,
-                    delay,
-                )
-                await asyncio.sleep(delay)
-
-    def _retry_delay(self, exc: UCaptchaRetryableError, attempt: int) -> float:
-        if isinstance(exc, UCaptchaRateLimitError) and exc.retry_after is not None:
-            return exc.retry_after
-        ceiling = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
-        return random.uniform(ceiling / 2, ceiling)
-
-    async def _call_once(
-        self,
-        endpoint: str,
-        payload: dict[str, Any],
-        deadline: float | None = None,
-        *,
-        pending_codes: frozenset[str] = frozenset(),
-    ) -> dict[str, Any]:
-        """One HTTP call; ``deadline``: seconds left of the whole call's retry budget."""
-        if self._closed:
-            raise RuntimeError("the uCaptcha client is closed")
-        url = f"{self.api_url}/{endpoint}"
         body = {"clientKey": self._key, **payload}
-        if self._on_call is not None:
-            self._on_call(endpoint)
-        timeout = self.timeout if deadline is None else min(self.timeout, deadline)
-        try:
-            answer = await asyncio.wait_for(self._post(url, body), max(timeout, 0.001))
-        except asyncio.TimeoutError:
-            raise UCaptchaTimeoutError(f"{endpoint} did not answer within {timeout:g} s") from None
-        except _NETWORK_ERRORS as exc:
-            raise UCaptchaRetryableError(
-                f"{endpoint}: network error: {self._scrub(_describe(exc))}"
-            ) from None
-        self._note_rate_limit(answer.headers)
-        data = self._parse(endpoint, answer, pending_codes)
-        logger.debug("uCaptcha %s -> HTTP %d", endpoint, answer.status)
-        return data
-
-    async def _post(self, url: str, body: dict[str, Any]) -> _Answer:
-        http = self._client()
-        response = await deferred_to_future(
-            http.post(
-                url,
-                json=body,
-                headers=_HEADERS,
-                allow_redirects=False,
-            )
+        return await self._request(
+            endpoint,
+            "POST",
+            f"/{endpoint}",
+            lambda answer: self._parse(endpoint, answer, pending_codes),
+            json=body,
         )
-        content = await deferred_to_future(response.content())
-        headers = {
-            name.decode("latin-1").lower(): values[-1].decode("latin-1")
-            for name, values in response.headers.getAllRawHeaders()
-        }
-        return _Answer(status=response.code, headers=headers, body=content)
-
-    def _client(self) -> HTTPClient:
-        if self._http is None:
-            from treq.client import HTTPClient  # noqa: PLC0415  (imports the reactor)
-            from twisted.internet import reactor
-
-            self._pool = HTTPConnectionPool(reactor, persistent=True)  # type: ignore[no-untyped-call]
-            self._pool.maxPersistentPerHost = self.max_connections
-            self._pool.retryAutomatically = False
-            agent = Agent(reactor, pool=self._pool, connectTimeout=self.timeout)  # type: ignore[no-untyped-call]
-            self._http = HTTPClient(cast("IAgent", agent))
-        return self._http
-
-    # --- answers ------------------------------------------------------------------------------
 
     def _parse(
-        self, endpoint: str, answer: _Answer, pending_codes: frozenset[str] = frozenset()
+        self, endpoint: str, answer: HttpAnswer, pending_codes: frozenset[str] = frozenset()
     ) -> dict[str, Any]:
         status = answer.status
         try:
             data: Any = json.loads(answer.body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
             data = None
-        if status == 429:
-            exc = UCaptchaRateLimitError(
-                f"{endpoint}: rate limit exceeded", code=_code_of(data), http_status=status
-            )
-            exc.retry_after = self._retry_after(answer.headers)
-            raise exc
         if not isinstance(data, dict):
             what = "an empty body" if not answer.body.strip() else self._snippet(answer.body)
             message = f"{endpoint}: expected a JSON object, got {what}"
@@ -641,66 +448,3 @@ class UCaptchaClient:
         if value is None or not math.isfinite(value) or value < 0:
             return None, True
         return value, False
-
-    @staticmethod
-    def _number(
-        data: dict[str, Any], name: str, where: str, *, required: bool = False
-    ) -> float | None:
-        value = data.get(name)
-        if value is None and not required:
-            return None
-        if isinstance(value, str):
-            value = _to_float(value)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-            raise UCaptchaProtocolError(f"{where}: {name} is not a number ({str(value)[:40]!r})")
-        return float(value)
-
-    def _note_rate_limit(self, headers: dict[str, str]) -> None:
-        limit = _to_float(headers.get("x-ratelimit-limit"))
-        remaining = _to_float(headers.get("x-ratelimit-remaining"))
-        reset = _to_float(headers.get("x-ratelimit-reset"))
-        if limit is None and remaining is None and reset is None:
-            return
-        self.rate_limit = RateLimit(
-            limit=None if limit is None else int(limit),
-            remaining=None if remaining is None else int(remaining),
-            reset=reset,
-        )
-
-    def _retry_after(self, headers: dict[str, str]) -> float | None:
-        reset = _to_float(headers.get("x-ratelimit-reset"))
-        if reset is not None:
-            return max(0.0, reset - time.time())
-        retry_after = _to_float(headers.get("retry-after"))
-        return None if retry_after is None else max(0.0, retry_after)
-
-    def _snippet(self, body: bytes) -> str:
-        text = self._scrub(body.decode("utf-8", "replace"))[:80].replace("\n", " ")
-        return f"{len(body)} bytes starting {text!r}"
-
-    def _scrub(self, text: str) -> str:
-        """``text`` without the API key or the credentials of any proxy a task carried."""
-        if self._key in text:
-            text = text.replace(self._key, redact_key(self._key))
-        return scrub(text, self._secrets) if self._secrets else text
-
-
-def _to_float(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        return None
-
-
-def _code_of(data: Any) -> str | None:
-    code = data.get("errorCode") if isinstance(data, dict) else None
-    return code if isinstance(code, str) else None
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, (ResponseFailed, ResponseNeverReceived)) and exc.reasons:
-        inner = exc.reasons[0].value
-        return f"{type(exc).__name__}({type(inner).__name__}: {inner})"
-    return f"{type(exc).__name__}: {exc}"

@@ -13,8 +13,17 @@ from urllib.parse import urlsplit
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.misc import load_object
 
-from scrapy_ucaptcha.client import DEFAULT_API_URL, UCaptchaClient, check_api_url
+from scrapy_ucaptcha.client import DEFAULT_API_URL, CaptchaClient, UCaptchaClient, check_api_url
 from scrapy_ucaptcha.dialects import DIALECTS, KINDS, Dialect, dialect_for_url, get_dialect
+from scrapy_ucaptcha.protocols import (
+    CREATE_TASK,
+    DBC_PATHS,
+    DEFAULT_RISKBYPASS_TASK_TYPES,
+    PROTOCOLS,
+    DeathByCaptchaClient,
+    RiskByPassClient,
+    TwoCaptchaLegacyClient,
+)
 from scrapy_ucaptcha.templates import DEFAULT_TASK_TYPES, SELECTION_MODES, TemplateSet
 
 if TYPE_CHECKING:
@@ -67,6 +76,13 @@ class Config:
     max_connections: int = 10
     callback_url: str | None = None
     callback_listen: tuple[str, int] | None = None
+    protocol: str = CREATE_TASK
+    balance_per_usd: float = 1.0
+    dbc_paths: str = "ucaptcha"
+    #: ``(kind, task_type)`` pairs of the RiskByPass protocol.
+    riskbypass_task_types: tuple[tuple[str, str], ...] = tuple(
+        DEFAULT_RISKBYPASS_TASK_TYPES.items()
+    )
     redis_url: str | None = field(default=None, repr=False)  # may hold a password
     redis_prefix: str = "ucaptcha:%(spider)s"
     lease_time: float = 30.0
@@ -129,6 +145,25 @@ class Config:
                 f"got {selection_mode!r}"
             )
         callback_url, callback_listen = reader.callbacks()
+        protocol = reader.string("UCAPTCHA_PROTOCOL", CREATE_TASK)
+        if protocol not in (CREATE_TASK, *PROTOCOLS):
+            raise ConfigError(
+                f"UCAPTCHA_PROTOCOL must be one of {', '.join((CREATE_TASK, *PROTOCOLS))}, "
+                f"got {protocol!r}"
+            )
+        dbc_paths = reader.string("UCAPTCHA_DBC_PATHS", "ucaptcha")
+        if dbc_paths not in DBC_PATHS:
+            raise ConfigError(
+                f"UCAPTCHA_DBC_PATHS must be one of {', '.join(DBC_PATHS)}, got {dbc_paths!r}"
+            )
+        riskbypass_types = dict(DEFAULT_RISKBYPASS_TASK_TYPES)
+        for kind, name in reader.mapping("UCAPTCHA_RISKBYPASS_TASK_TYPES").items():
+            if kind not in riskbypass_types or not isinstance(name, str) or not name:
+                raise ConfigError(
+                    f"UCAPTCHA_RISKBYPASS_TASK_TYPES: {kind!r} → {name!r} is not a task_type "
+                    f"name for one of {', '.join(riskbypass_types)}"
+                )
+            riskbypass_types[kind] = name
         redis_url = reader.redis_url()
         config = cls(
             api_key=api_key.strip(),
@@ -161,6 +196,10 @@ class Config:
             max_connections=reader.integer("UCAPTCHA_MAX_CONNECTIONS", 10, minimum=1),
             callback_url=callback_url,
             callback_listen=callback_listen,
+            protocol=protocol,
+            balance_per_usd=reader.number("UCAPTCHA_BALANCE_PER_USD", 1.0, minimum=1e-9),
+            dbc_paths=dbc_paths,
+            riskbypass_task_types=tuple(riskbypass_types.items()),
             redis_url=redis_url,
             redis_prefix=reader.string("UCAPTCHA_REDIS_PREFIX", "ucaptcha:%(spider)s"),
             lease_time=reader.number("UCAPTCHA_LEASE_TIME", 30.0, minimum=0.3),
@@ -171,21 +210,30 @@ class Config:
 
     def make_client(
         self, *, on_call: Callable[[str], None] | None = None, max_connections: int | None = None
-    ) -> UCaptchaClient:
-        """A client for this configuration's API URL, key, timeouts and retries."""
-        return UCaptchaClient(
-            self.api_key,
-            api_url=self.api_url,
-            timeout=self.http_timeout,
-            max_retries=self.max_retries,
-            backoff_base=self.backoff_base,
-            backoff_max=self.backoff_max,
-            retry_deadline=self.retry_deadline,
-            allow_insecure_http=self.allow_insecure_http,
-            max_connections=max_connections or self.max_connections,
-            on_call=on_call,
-            dialect=self.dialect,
-        )
+    ) -> CaptchaClient:
+        """A client for this configuration's protocol, API URL, key, timeouts and retries."""
+        transport: dict[str, Any] = {
+            "api_url": self.api_url,
+            "timeout": self.http_timeout,
+            "max_retries": self.max_retries,
+            "backoff_base": self.backoff_base,
+            "backoff_max": self.backoff_max,
+            "retry_deadline": self.retry_deadline,
+            "allow_insecure_http": self.allow_insecure_http,
+            "max_connections": max_connections or self.max_connections,
+            "on_call": on_call,
+        }
+        if self.protocol == CREATE_TASK:
+            return UCaptchaClient(self.api_key, dialect=self.dialect, **transport)
+        transport["balance_per_usd"] = self.balance_per_usd
+        if self.protocol == DeathByCaptchaClient.protocol:
+            return DeathByCaptchaClient(self.api_key, paths=self.dbc_paths, **transport)
+        if self.protocol == RiskByPassClient.protocol:
+            return RiskByPassClient(
+                self.api_key, task_types=dict(self.riskbypass_task_types), **transport
+            )
+        assert self.protocol == TwoCaptchaLegacyClient.protocol, self.protocol
+        return TwoCaptchaLegacyClient(self.api_key, **transport)
 
 
 class _Reader:

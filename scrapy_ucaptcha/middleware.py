@@ -113,7 +113,8 @@ class UCaptchaMiddleware:
         )
         self.lot = ParkingLot()
         self.scope = DomainScope()
-        self._jobs = Jobs()  # one per parked request
+        self._jobs = Jobs()  # one per parked request that has a task slot
+        self._solving = 0  # jobs running: at most UCAPTCHA_MAX_CONCURRENT_TASKS
         self._feedback = Jobs()  # feedbackTask calls for rejected tokens
         self._any_presolve = any(entry.template.presolve for entry in config.templates.entries)
         self._lifecycle: Lifecycle = "running"
@@ -363,7 +364,7 @@ class UCaptchaMiddleware:
         if state.leads:
             assert state.group is not None
             self.scope.solving(state.group, parked.id)
-        parked.job = self._jobs.spawn(self._solve_and_reissue(parked))
+        self._start(parked)
         logger.debug(
             "parked %s (%s, attempt %d)",
             request,
@@ -372,6 +373,23 @@ class UCaptchaMiddleware:
             extra={"spider": self.crawler.spider},
         )
         return _marker(request, parked.id)
+
+    def _start(self, parked: Parked) -> None:
+        """Solve for ``parked`` now if a task slot is free, else once one is: until then it has no
+        job, so a request waiting for a slot costs only its place in the lot."""
+        if self._solving >= self.config.max_concurrent_tasks:
+            self.lot.wait_for_slot(parked)
+            return
+        self._solving += 1
+        parked.job = self._jobs.spawn(self._solve_and_reissue(parked))
+        parked.job.add_done_callback(self._slot_freed)
+
+    def _slot_freed(self, job: asyncio.Task[None]) -> None:
+        self._solving -= 1
+        if self._lifecycle == "running":
+            waiting = self.lot.next_for_slot()
+            if waiting is not None:
+                self._start(waiting)
 
     def _plan(
         self,

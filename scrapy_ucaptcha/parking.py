@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import deque
 from dataclasses import dataclass
 from itertools import count
 from typing import TYPE_CHECKING
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["Parked", "ParkingLot", "Settled"]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Parked:
     """A request waiting for its token, and what re-issuing it needs (not the page)."""
 
@@ -56,6 +57,7 @@ class ParkingLot:
     def __init__(self) -> None:
         self._ids = count(1)
         self._parked: dict[int, Parked] = {}  # waiting for a slot or for their task
+        self._for_slot: deque[int] = deque()  # ids waiting for a task slot, oldest first
         # handed back to the engine, not answered yet; with the request before its token
         self._tickets: dict[str, Request | None] = {}
 
@@ -80,6 +82,18 @@ class ParkingLot:
     def parked(self) -> list[Parked]:
         return list(self._parked.values())
 
+    def wait_for_slot(self, parked: Parked) -> None:
+        """``parked`` waits for a task slot: it has no job (no asyncio task) until it gets one."""
+        self._for_slot.append(parked.id)
+
+    def next_for_slot(self) -> Parked | None:
+        """The request that has waited longest for a task slot and is still parked."""
+        while self._for_slot:
+            parked = self._parked.get(self._for_slot.popleft())
+            if parked is not None and parked.job is None:
+                return parked
+        return None
+
     def leave(self, parked: Parked) -> bool:
         """Take ``parked`` out of the lot: ``True`` the first time, ``False`` ever after."""
         return self._parked.pop(parked.id, None) is not None
@@ -87,6 +101,7 @@ class ParkingLot:
     def leave_all(self) -> list[Parked]:
         """Take every parked request out (a stop): the caller ends each one."""
         parked, self._parked = list(self._parked.values()), {}
+        self._for_slot.clear()
         return parked
 
     # --- tickets --------------------------------------------------------------------------------

@@ -43,7 +43,7 @@ Role = Literal["single", "leader", "follower"]
 _ROLES: tuple[Role, ...] = ("single", "leader", "follower")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RequestState:
     """A challenged request's progress, in ``meta["_ucaptcha"]`` as :meth:`to_meta` gives it."""
 

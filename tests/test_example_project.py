@@ -180,3 +180,37 @@ def test_a_refusal_at_start_is_one_line(tmp_path: Path, setting: str) -> None:
     assert "Traceback" not in done.stderr
     assert "never retrieved" not in done.stderr
     assert "Unhandled error" not in done.stderr
+
+
+README = (ROOT / "README.md").read_text()
+#: The README's example crawls on the compatibility protocols, one ``-s`` option each.
+PROTOCOL_COMMANDS = re.findall(
+    r"^cd example_project && \.\./\.venv/bin/scrapy crawl demo -O items\.jsonl "
+    r"-s UCAPTCHA_PROTOCOL=([\w-]+)$",
+    README,
+    flags=re.MULTILINE,
+)
+
+
+def test_the_readme_shows_one_example_crawl_per_protocol() -> None:
+    assert PROTOCOL_COMMANDS == ["2captcha-legacy", "deathbycaptcha", "riskbypass"]
+
+
+@pytest.mark.parametrize("protocol", PROTOCOL_COMMANDS)
+def test_example_crawl_on_each_protocol(protocol: str, tmp_path: Path) -> None:
+    out = tmp_path / "items.jsonl"
+    done = _scrapy(tmp_path, "-O", str(out), "-s", f"UCAPTCHA_PROTOCOL={protocol}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    items = [json.loads(line) for line in out.read_text().splitlines()]
+    stats = _stats(done.stderr)
+    unsolved = {"image"} if protocol == "riskbypass" else set()
+    kinds = {item["kind"] for item in items}
+    assert kinds >= (GUARDED_KINDS - unsolved) | OTHER_KINDS
+    for kind in GUARDED_KINDS - unsolved:
+        assert any(i["kind"] == kind and i["captcha"] for i in items), kind
+    assert stats["ucaptcha/solved"] > 0
+    assert stats.get("ucaptcha/gave_up", 0) == len(unsolved)
+    assert stats["ucaptcha/balance/start"] > stats["ucaptcha/balance/end"]
+    assert stats["ucaptcha/api_calls/createTask"] == stats["ucaptcha/tasks/created"]
+    assert "Spider closed (finished)" in done.stderr
+    assert "ucap_simulatorkey0123456789abcdef" not in done.stderr

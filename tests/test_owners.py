@@ -93,6 +93,22 @@ def test_leave_all_takes_every_parked_request_once() -> None:
     assert lot.leave_all() == []
 
 
+def test_requests_waiting_for_a_slot_get_it_oldest_first_while_still_parked() -> None:
+    lot = ParkingLot()
+    first, second, third = (
+        lot.park(Request(f"https://a.example/{n}"), state(), Template(), a_plan()) for n in range(3)
+    )
+    for parked in (first, second, third):
+        lot.wait_for_slot(parked)
+    assert lot.next_for_slot() is first
+    assert lot.leave(second) is True  # ended while it waited (a stop, a failed group)
+    assert lot.next_for_slot() is third
+    assert lot.next_for_slot() is None
+    lot.wait_for_slot(lot.park(Request("https://a.example/4"), state(), Template(), a_plan()))
+    lot.leave_all()
+    assert lot.next_for_slot() is None
+
+
 def test_tickets_are_plain_strings_settled_once() -> None:
     lot = ParkingLot()
     ticket = lot.issue()

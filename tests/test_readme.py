@@ -124,7 +124,7 @@ def test_development_commands_are_what_ci_runs() -> None:
 
 
 def test_every_shell_block_is_covered() -> None:
-    assert len(SHELL) == 6
+    assert len(SHELL) == 7
 
 
 # --- python blocks --------------------------------------------------------------------------------
@@ -132,7 +132,7 @@ def test_every_shell_block_is_covered() -> None:
 
 def test_every_settings_fragment_is_valid(fake_myproject: None) -> None:
     fragments = [body for body in PYTHON if _is_settings(body)]
-    assert len(fragments) == 21
+    assert len(fragments) == 24
     for code in fragments:
         settings = _settings_of(code)
         assert settings

@@ -5,7 +5,9 @@ Also installed as the ``ucaptcha-testing`` console script. Each command lives in
 a function taking the parsed arguments and returning the exit status.
 
 ``simulator``: run the uCaptcha API simulator until SIGINT/SIGTERM. It prints exactly one line,
-``uCaptcha simulator: http://HOST:PORT``, once it listens.
+``uCaptcha simulator: http://HOST:PORT``, once it listens. It serves the JSON API and the
+2captcha legacy, DeathByCaptcha and RiskByPass protocols on the same port (``--protocol`` limits
+that).
 
 ``demo``: run the demo challenge site; prints ``demo site: http://HOST:PORT``.
 
@@ -29,7 +31,13 @@ from scrapy_ucaptcha.testing._sim_dialects import SIM_DIALECTS
 
 # None of these imports installs a reactor: the simulator command installs the asyncio one.
 from scrapy_ucaptcha.testing.demo_site import DemoSite, DemoSiteConfig
-from scrapy_ucaptcha.testing.simulator import Fault, Simulator, SimulatorConfig, SolveTime
+from scrapy_ucaptcha.testing.simulator import (
+    ALL_PROTOCOLS,
+    Fault,
+    Simulator,
+    SimulatorConfig,
+    SolveTime,
+)
 
 __all__ = ["build_parser", "config_from_args", "demo_config_from_args", "main"]
 
@@ -86,7 +94,8 @@ def _add_simulator_command(subparsers: Any) -> None:
         help="run the uCaptcha API simulator",
         description=(
             "Serve the uCaptcha JSON API (createTask, getTaskResult, getBalance, feedbackTask) "
-            "on loopback, with test-only /_simulator/... control endpoints. Prints "
+            "and the 2captcha legacy, DeathByCaptcha and RiskByPass protocols on loopback, with "
+            "test-only /_simulator/... control endpoints. Prints "
             "'uCaptcha simulator: URL' once listening; stop it with Ctrl-C or SIGTERM."
         ),
     )
@@ -206,6 +215,15 @@ def _add_simulator_args(parser: argparse.ArgumentParser) -> None:
         help="the provider to imitate: answer shapes, ids, codes and report endpoints (ucaptcha)",
     )
     parser.add_argument(
+        "--protocol",
+        action="append",
+        choices=ALL_PROTOCOLS,
+        default=[],
+        help="serve only this protocol (repeatable; default: all of them, on the same port): "
+        "createTask (the JSON API), 2captcha-legacy (/in.php, /res.php), deathbycaptcha (/api...) "
+        "or riskbypass (/task/..., /api/user/balance)",
+    )
+    parser.add_argument(
         "--fault",
         action="append",
         type=_fault,
@@ -231,6 +249,8 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
             if value < 0:
                 raise ValueError(f"--{option.replace('_', '-')} cannot be negative")
             setattr(config, option, value)
+    if args.protocol:
+        config.protocols = set(args.protocol)
     for option in ("user_agent", "secret", "seed", "dialect"):
         if getattr(args, option) is not None:
             setattr(config, option, getattr(args, option))

@@ -118,6 +118,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "ERROR_CAPTCHA_UNSOLVABLE": (200, "Provider could not solve the captcha"),
     "ERROR_WRONG_CAPTCHA_ID": (404, "Task not found or expired"),
     "ERROR_EMPTY_ACTION": (400, "The action parameter is missing"),
+    "ERROR_GOOGLEKEY": (400, "googlekey is missing or invalid"),
     "CAPCHA_NOT_READY": (200, "The captcha is not solved yet"),
     "TASK_NOT_SUPPORTED": (400, "This task type is not supported"),
     # [U] table cut at "NO_PROVIDERS_AVAILAB..."; the status is a guess (transient).

@@ -14,6 +14,7 @@ from twisted.web.server import NOT_DONE_YET
 
 from scrapy_ucaptcha.testing._sim_api import Answer, error_body, error_status
 from scrapy_ucaptcha.testing._sim_model import API_ENDPOINTS, Call, Fault
+from scrapy_ucaptcha.testing._sim_protocols import JSON_API, Rendered, RequestView, Routed, route
 
 if TYPE_CHECKING:
     from twisted.python.failure import Failure
@@ -52,6 +53,9 @@ class Request(Protocol):
     method: bytes
     content: IO[bytes] | None
     transport: Any
+    args: dict[bytes, list[bytes]]
+
+    def getAllHeaders(self) -> dict[bytes, bytes]: ...
 
     def setHeader(self, name: bytes, value: bytes) -> None: ...
 
@@ -130,6 +134,25 @@ def _client_ip(request: Request) -> str:
     return str(getattr(request.getClientAddress(), "host", "unknown"))
 
 
+def _view(request: Request, path: str) -> RequestView:
+    """What a compatibility protocol reads of ``request``."""
+    args = {
+        name.decode("utf-8", "replace"): values[0]
+        for name, values in (request.args or {}).items()
+        if values
+    }
+    headers = {
+        name.decode("latin-1").lower(): value.decode("latin-1")
+        for name, value in request.getAllHeaders().items()
+    }
+    body = b""
+    if request.content is not None:
+        request.content.seek(0)
+        body = request.content.read()
+        request.content.seek(0)
+    return RequestView(request.method.decode("ascii", "replace"), path, args, headers, body)
+
+
 def _halve(body: bytes) -> bytes:
     return body[: len(body) // 2]
 
@@ -167,33 +190,62 @@ class _SimulatorResource(Resource):
         request.setHeader(b"x-ratelimit-remaining", str(remaining).encode())
         request.setHeader(b"x-ratelimit-reset", f"{reset:.3f}".encode())
 
-        endpoint = path.strip("/")
-        payload: dict[str, Any] | None = None
-        if request.method == b"POST" and request.content is not None:
-            payload = _parse_body(request.content.read())
+        routed = route(sim, _view(request, path)) if path != "/" else None
+        if routed is None:
+            endpoint = path.strip("/")
+            payload: dict[str, Any] | None = None
+            if request.method == b"POST" and request.content is not None:
+                payload = _parse_body(request.content.read())
+        else:
+            endpoint, payload = routed.endpoint, routed.payload
         key, key_valid, task_id, task_type = sim._describe(endpoint, payload)
-        call = Call(endpoint, task_id, task_type, now, key_valid=key_valid)
+        call = Call(
+            endpoint,
+            task_id,
+            task_type,
+            now,
+            key_valid=key_valid,
+            protocol=JSON_API if routed is None else routed.protocol,
+        )
         sim.calls.append(call)
+        render = None if routed is None else routed.render
+        if call.protocol not in config.protocols or (
+            routed is not None and config.dialect != "ucaptcha"
+        ):  # the compatibility protocols are uCaptcha's
+            description = f"this simulator does not serve the {call.protocol} protocol"
+            return self._send(
+                request, call, Answer(404, error_body("ERROR_NO_SUCH_METHOD", description))
+            )
 
         if exceeded:
             description = (
                 f"Rate limit exceeded: {config.rate_limit} requests per {config.rate_window:g} s"
             )
             return self._send(
-                request, call, Answer(429, error_body("ERROR_RATE_LIMIT", description))
+                request, call, Answer(429, error_body("ERROR_RATE_LIMIT", description)), render
             )
-        if endpoint not in API_ENDPOINTS:
+        if routed is None and endpoint not in API_ENDPOINTS:
             return self._send(request, call, Answer(404, error_body("ERROR_NO_SUCH_METHOD")))
-        if request.method != b"POST":
+        if routed is None and request.method != b"POST":
             description = f"/{endpoint} takes POST with a JSON body"
             return self._send(
                 request, call, Answer(405, error_body("ERROR_NO_SUCH_METHOD", description))
             )
+        if routed is not None and routed.error is not None:
+            return self._send(request, call, routed.error.answer(), render)
         fault = sim._take_request_fault(endpoint, key, task_type)
         if fault is not None:
             call.fault = fault.kind
-            return self._fault(request, call, fault, endpoint, payload)
-        return self._send(request, call, sim._handle(endpoint, payload, call))
+            return self._fault(request, call, fault, endpoint, payload, routed=routed)
+        return self._send(request, call, self._process(endpoint, payload, call, routed), render)
+
+    def _process(
+        self, endpoint: str, payload: dict[str, Any] | None, call: Call, routed: Routed | None
+    ) -> Answer:
+        answer = self._sim._handle(endpoint, payload, call)
+        if routed is not None and routed.after is not None and answer.later is None:
+            routed.after(answer)
+        return answer
 
     # --- answering --------------------------------------------------------------------------------
 
@@ -202,19 +254,28 @@ class _SimulatorResource(Resource):
         request: Request,
         call: Call,
         answer: Answer,
+        render: Callable[[Answer], Rendered] | None = None,
+        *,
         transform: Callable[[bytes], bytes] | None = None,
         watch: _Watch | None = None,
     ) -> bytes | int:
-        """Answer now (return the body), or asynchronously for a ``later`` answer or a ``watch``."""
+        """Answer now (return the body), or asynchronously for a ``later`` answer or a ``watch``;
+        ``render`` puts the JSON API answer in a compatibility protocol's shape."""
         if answer.later is not None:
-            self._send_later(request, call, answer.later, transform, watch or _Watch(request))
+            self._send_later(
+                request, call, answer.later, render=render, transform=transform, watch=watch
+            )
             return NOT_DONE_YET
-        body = _encode(answer.body)
-        if transform is not None:
-            body = transform(body)
         code = answer.body.get("errorCode")
         call.error_code = code if isinstance(code, str) else None
-        return self._raw(request, call, answer.status, _JSON, body, watch=watch)
+        if render is None:
+            shown = Rendered(answer.status, _encode(answer.body), _JSON)
+        else:
+            shown = render(answer)
+        for name, value in shown.headers.items():
+            request.setHeader(name, value)
+        body = shown.body if transform is None else transform(shown.body)
+        return self._raw(request, call, shown.status, shown.content_type, body, watch=watch)
 
     def _raw(
         self,
@@ -243,14 +304,17 @@ class _SimulatorResource(Resource):
         request: Request,
         call: Call,
         later: Deferred[Answer],
+        *,
+        render: Callable[[Answer], Rendered] | None,
         transform: Callable[[bytes], bytes] | None,
-        watch: _Watch,
+        watch: _Watch | None,
     ) -> None:
+        watch = watch or _Watch(request)
         watch.on_lost(later.cancel)
 
         def write(answer: Answer) -> None:
             if not watch.lost:
-                self._send(request, call, answer, transform, watch)
+                self._send(request, call, answer, render, transform=transform, watch=watch)
 
         def failed(failure: Failure) -> None:
             if not isinstance(failure.value, CancelledError):
@@ -267,8 +331,11 @@ class _SimulatorResource(Resource):
         fault: Fault,
         endpoint: str,
         payload: dict[str, Any] | None,
+        *,
+        routed: Routed | None,
     ) -> bytes | int:
         sim, kind = self._sim, fault.kind
+        render = None if routed is None else routed.render
         if kind == "http_error":
             status = fault.status or 503
             page = _ERROR_PAGE.format(status=status, phrase=_PHRASES.get(status, "Error"))
@@ -280,27 +347,28 @@ class _SimulatorResource(Resource):
         if kind == "empty_body":
             return self._raw(request, call, fault.status or 200, _JSON, b"")
         if kind == "truncated_json":
-            return self._send(request, call, sim._handle(endpoint, payload, call), _halve)
+            answer = self._process(endpoint, payload, call, routed)
+            return self._send(request, call, answer, render, transform=_halve)
         if kind == "drop":
             cast("Any", request.transport).abortConnection()
             return NOT_DONE_YET
         if kind == "error_code":
             code = fault.code or "ERROR_BAD_PARAMETERS"
             status = fault.status or error_status(code)
-            return self._send(request, call, Answer(status, error_body(code)))
+            return self._send(request, call, Answer(status, error_body(code)), render)
         if kind == "rate_limit":
             request.setHeader(b"x-ratelimit-remaining", b"0")
             description = "Rate limit exceeded"
             return self._send(
-                request, call, Answer(429, error_body("ERROR_RATE_LIMIT", description))
+                request, call, Answer(429, error_body("ERROR_RATE_LIMIT", description)), render
             )
         if kind == "late_answer":
             watch = _Watch(request)
-            answer = sim._handle(endpoint, payload, call)
+            answer = self._process(endpoint, payload, call, routed)
 
             def answer_now() -> None:
                 if not watch.lost:
-                    self._send(request, call, answer, None, watch)
+                    self._send(request, call, answer, render, watch=watch)
 
             late = sim._later(fault.delay, answer_now)
             watch.on_lost(lambda: sim._cancel(late))
@@ -310,7 +378,8 @@ class _SimulatorResource(Resource):
 
             def proceed() -> None:
                 if not watch.lost:
-                    self._send(request, call, sim._handle(endpoint, payload, call), None, watch)
+                    answer = self._process(endpoint, payload, call, routed)
+                    self._send(request, call, answer, render, watch=watch)
 
             timer = sim._later(fault.delay, proceed)
             watch.on_lost(lambda: sim._cancel(timer))

@@ -14,6 +14,7 @@ from typing import Any
 from scrapy_ucaptcha.testing.tokens import DEFAULT_SECRET
 
 __all__ = [
+    "ALL_PROTOCOLS",
     "API_ENDPOINTS",
     "DEFAULT_API_KEY",
     "FAULT_KINDS",
@@ -49,6 +50,9 @@ API_ENDPOINTS = (
 )
 #: Endpoints that name a task (``taskId``).
 TASK_ENDPOINTS = frozenset(API_ENDPOINTS) - {"createTask", "getBalance"}
+
+#: The protocols the simulator can serve: uCaptcha's JSON API and its compatibility layers.
+ALL_PROTOCOLS = ("createTask", "2captcha-legacy", "deathbycaptcha", "riskbypass")
 
 
 def mask_key(key: str | None) -> str | None:
@@ -187,6 +191,8 @@ class SimulatorConfig:
     seed: int | None = None
     #: Timeout in seconds of each callback (webhook) request.
     callback_timeout: float = 10.0
+    #: The protocols served (see :data:`ALL_PROTOCOLS`); the paths of the others answer 404.
+    protocols: set[str] = field(default_factory=lambda: set(ALL_PROTOCOLS))
     #: The provider imitated: ``ucaptcha``, ``2captcha``, ``anticaptcha``, ``capsolver`` or
     #: ``capmonster`` (answer shapes, task ids, error codes, report endpoints, which failures
     #: are refunded, whether answers carry a cost).
@@ -234,6 +240,14 @@ class SimulatorConfig:
             return {str(k): SolveTime.parse(v) for k, v in _mapping(name, value).items()}
         if name in ("cost", "keys"):
             return {str(k): _number(name, v, minimum=0.0) for k, v in _mapping(name, value).items()}
+        if name == "protocols":
+            if (
+                not isinstance(value, (list, tuple, set))
+                or not value
+                or not all(v in ALL_PROTOCOLS for v in value)
+            ):
+                raise ValueError(f"protocols must be a list of {', '.join(ALL_PROTOCOLS)}")
+            return set(value)
         if name == "sync_types":
             if not isinstance(value, (list, tuple, set)) or not all(
                 isinstance(v, str) for v in value
@@ -276,6 +290,7 @@ class SimulatorConfig:
             "seed": self.seed,
             "callback_timeout": self.callback_timeout,
             "dialect": self.dialect,
+            "protocols": [p for p in ALL_PROTOCOLS if p in self.protocols],
         }
 
 
@@ -460,8 +475,9 @@ class Fault:
 class Call:
     """One request to an API endpoint (control endpoints are not recorded).
 
-    ``endpoint`` is the path without the leading slash (also for unknown paths); the API key is
-    not kept, only whether it was valid.
+    ``endpoint`` is the path without the leading slash (also for unknown paths), or for a
+    compatibility protocol (``protocol``) the JSON API endpoint its request stands for; the API key
+    is not kept, only whether it was valid.
     """
 
     endpoint: str
@@ -472,9 +488,12 @@ class Call:
     fault: str | None = None  # kind of the request fault that fired, if any
     key_valid: bool = False
     error_code: str | None = None  # errorCode of the answer, if it had one
+    #: ``createTask`` (the JSON API) or the compatibility protocol the request came in.
+    protocol: str = "createTask"
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "protocol": self.protocol,
             "endpoint": self.endpoint,
             "task_id": self.task_id,
             "task_type": self.task_type,

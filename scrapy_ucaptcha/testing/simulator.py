@@ -71,6 +71,7 @@ from scrapy_ucaptcha.testing._sim_api import (
 from scrapy_ucaptcha.testing._sim_dialects import SIM_DIALECTS, SimDialect
 from scrapy_ucaptcha.testing._sim_http import build_resource
 from scrapy_ucaptcha.testing._sim_model import (
+    ALL_PROTOCOLS,
     DEFAULT_API_KEY,
     FAULT_KINDS,
     REQUEST_FAULT_KINDS,
@@ -92,6 +93,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "ALL_PROTOCOLS",
     "DEFAULT_API_KEY",
     "FAULT_KINDS",
     "TASK_TYPES",
@@ -418,7 +420,7 @@ class Simulator:
             self._later(config.idle_time, lambda: self._start_processing(task))
         else:
             self._start_processing(task)
-        if spec.type in config.sync_types and not task.stuck:
+        if spec.type in config.sync_types and not task.stuck and call.protocol == "createTask":
             done: Deferred[None] = Deferred()
             self._waiters.setdefault(task.id, []).append(done)
             later = done.addCallback(lambda _: Answer(200, self._result_body(task, with_id=True)))
@@ -599,9 +601,7 @@ class Simulator:
         else:
             task.status, task.error_code, task.solution = "failed", code, None
             if self.dialect.refund_unsolvable or code != "ERROR_CAPTCHA_UNSOLVABLE":
-                key = self._task_keys[task.id]
-                self._balances[key] = _money(self._balances.get(key, 0.0) + task.cost)
-                task.refunded = True
+                self._refund(task.id)
         for waiter in self._waiters.pop(task.id, []):
             if not waiter.called:
                 waiter.callback(None)
@@ -641,6 +641,15 @@ class Simulator:
         if user_agent:
             solution["userAgent"] = user_agent
         return solution
+
+    def _refund(self, task_id: str) -> None:
+        """Give a task's price back (once): it failed, or a protocol's report refunds it."""
+        task = self.tasks.get(task_id)
+        if task is None or task.refunded:
+            return
+        key = self._task_keys[task.id]
+        self._balances[key] = _money(self._balances.get(key, 0.0) + task.cost)
+        task.refunded = True
 
     # --- callbacks --------------------------------------------------------------------------------
 
