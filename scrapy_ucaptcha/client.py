@@ -55,7 +55,15 @@ logger = logging.getLogger(__name__)
 TaskId: TypeAlias = "str | int"
 
 #: Solution fields that hold the token (or answer), in the order they are looked for.
-TOKEN_FIELDS = ("gRecaptchaResponse", "token", "text", "cookie", "captcha_output", "code")
+TOKEN_FIELDS = (
+    "gRecaptchaResponse",
+    "token",
+    "text",
+    "cookie",
+    "captcha_output",
+    "code",
+    "validate",  # GeeTest v3
+)
 
 
 def truncate_token(token: str | None, keep: int = 12) -> str:

@@ -16,8 +16,18 @@ Kinds and ``params`` keys (a key is present only when the page provides it):
 - ``hcaptcha``: ``rqdata``, ``invisible`` (True), ``callback``.
 - ``turnstile``: ``action``, ``cdata``, ``callback``.
 - ``image``: from :func:`detect_image` only, with ``image_url``.
+- ``funcaptcha`` (Arkose Labs; ``sitekey`` is the public key): ``api_subdomain``, ``data_blob``,
+  ``callback``.
+- ``geetest_v3`` (``sitekey`` is ``gt``): ``version`` (3), ``challenge``, ``api_server``;
+  ``geetest_v4`` (``sitekey`` is the captcha id): ``version`` (4), ``risk_type``.
+- ``friendly_captcha``: ``callback``. ``mtcaptcha``: ``action``. ``yandex_smartcaptcha``:
+  ``invisible`` (True), ``callback``.
+- ``aws_waf_captcha`` (``sitekey`` is gokuProps' key): ``iv``, ``context``, ``captcha_script``,
+  ``challenge_script``.
 - Unsolvable walls: ``cloudflare_challenge``, ``cloudflare_iuam``, ``datadome`` (``banned``),
-  ``perimeterx``, ``aws_waf`` (``waf_action``, ``iv``, ``context``; ``sitekey`` is the key).
+  ``perimeterx``, ``aws_waf`` (the challenge interstitial: ``waf_action``, ``iv``, ``context``;
+  ``sitekey`` is the key), ``cloudflare_block`` (``error_code``, ``ray_id``), ``sucuri``
+  (``blocked``).
 
 A token widget whose site key cannot be found is reported with ``solvable=False``.
 """
@@ -38,6 +48,15 @@ from ._detectors._core import (
     Page,
     logger,
 )
+from ._detectors.aws_captcha import AwsWafCaptchaDetector
+from ._detectors.blocks import CloudflareBlockDetector, SucuriDetector
+from ._detectors.extra_widgets import (
+    FriendlyCaptchaDetector,
+    FunCaptchaDetector,
+    MTCaptchaDetector,
+    YandexSmartCaptchaDetector,
+)
+from ._detectors.geetest import GeeTestDetector
 from ._detectors.image import detect_image
 from ._detectors.walls import (
     AwsWafDetector,
@@ -50,18 +69,26 @@ from ._detectors.widgets import HCaptchaDetector, RecaptchaDetector, TurnstileDe
 __all__ = [
     "BUILTIN_DETECTORS",
     "DEFAULT_DETECTORS",
+    "AwsWafCaptchaDetector",
     "AwsWafDetector",
     "BaseDetector",
     "Challenge",
     "ChallengeKind",
+    "CloudflareBlockDetector",
     "CloudflareChallengeDetector",
     "DataDomeDetector",
     "Detector",
     "FormLocator",
+    "FriendlyCaptchaDetector",
+    "FunCaptchaDetector",
+    "GeeTestDetector",
     "HCaptchaDetector",
+    "MTCaptchaDetector",
     "PerimeterXDetector",
     "RecaptchaDetector",
+    "SucuriDetector",
     "TurnstileDetector",
+    "YandexSmartCaptchaDetector",
     "detect",
     "detect_image",
 ]
@@ -72,11 +99,19 @@ __all__ = [
 BUILTIN_DETECTORS: Final[tuple[type[BaseDetector], ...]] = (
     DataDomeDetector,
     PerimeterXDetector,
+    AwsWafCaptchaDetector,  # before AwsWafDetector: it takes the CAPTCHA page, not the challenge
     AwsWafDetector,
+    CloudflareBlockDetector,
+    SucuriDetector,
     CloudflareChallengeDetector,
     RecaptchaDetector,
     HCaptchaDetector,
     TurnstileDetector,
+    FunCaptchaDetector,
+    GeeTestDetector,
+    FriendlyCaptchaDetector,
+    MTCaptchaDetector,
+    YandexSmartCaptchaDetector,
 )
 
 #: Instances of :data:`BUILTIN_DETECTORS`, the default of :func:`detect`.

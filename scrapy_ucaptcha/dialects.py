@@ -63,6 +63,13 @@ _AC_TYPES = {
     "hcaptcha": "HCaptchaTaskProxyless",
     "turnstile": "TurnstileTaskProxyless",
     "image": "ImageToTextTask",
+    "funcaptcha": "FunCaptchaTaskProxyless",
+    "geetest_v3": "GeeTestTaskProxyless",
+    "geetest_v4": "GeeTestTaskProxyless",
+    "friendly_captcha": "FriendlyCaptchaTaskProxyless",
+    "mtcaptcha": "MtCaptchaTaskProxyless",
+    "yandex_smartcaptcha": "YandexCaptchaTaskProxyless",
+    "aws_waf_captcha": "AmazonTaskProxyless",
 }
 
 #: CapSolver's spellings (``ReCaptcha``, ``ProxyLess``, ``AntiTurnstile``).
@@ -74,6 +81,13 @@ _CS_TYPES = {
     "hcaptcha": "HCaptchaTaskProxyLess",
     "turnstile": "AntiTurnstileTaskProxyLess",
     "image": "ImageToTextTask",
+    "funcaptcha": "FunCaptchaTaskProxyLess",
+    "geetest_v3": "GeeTestTaskProxyLess",
+    "geetest_v4": "GeeTestTaskProxyLess",
+    "friendly_captcha": "FriendlyCaptchaTaskProxyless",
+    "mtcaptcha": "MtCaptchaTaskProxyLess",
+    "yandex_smartcaptcha": "YandexCaptchaTaskProxyLess",
+    "aws_waf_captcha": "AntiAwsWafTaskProxyLess",
 }
 
 

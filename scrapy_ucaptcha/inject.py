@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote_plus, urlencode
 
@@ -25,12 +26,43 @@ if TYPE_CHECKING:
     from scrapy_ucaptcha.detection import Challenge
     from scrapy_ucaptcha.templates import InjectSpec
 
-__all__ = ["InjectError", "InjectPlan", "apply", "prepare", "prepare_presolve"]
+__all__ = [
+    "KIND_INJECT",
+    "SOLUTION_FIELDS",
+    "InjectError",
+    "InjectPlan",
+    "apply",
+    "prepare",
+    "prepare_presolve",
+]
 
 _PLACEHOLDER = "UCAPTCHATOKENPLACEHOLDER7f3a"
 _FORM_TYPE = b"application/x-www-form-urlencoded"
 
 InjectFunction = Callable[..., Request]
+
+#: Kinds whose solution is several values: form field (or JSON key) → solution key.
+SOLUTION_FIELDS: Mapping[str, tuple[tuple[str, str], ...]] = MappingProxyType(
+    {
+        "geetest_v3": (
+            ("geetest_challenge", "challenge"),
+            ("geetest_validate", "validate"),
+            ("geetest_seccode", "seccode"),
+        ),
+        "geetest_v4": (
+            ("lot_number", "lot_number"),
+            ("captcha_output", "captcha_output"),
+            ("pass_token", "pass_token"),
+            ("gen_time", "gen_time"),
+            ("captcha_id", "captcha_id"),
+        ),
+    }
+)
+
+#: Kinds whose token does not go back through a form by default: kind → (mode, name).
+KIND_INJECT: Mapping[str, tuple[str, str]] = MappingProxyType(
+    {"aws_waf_captcha": ("cookie", "aws-waf-token")}
+)
 
 
 class InjectError(ValueError):
@@ -49,11 +81,29 @@ class InjectPlan:
     form_body: bytes | None = None
     form_content_type: bytes | None = None
     function: str | None = None
+    #: Multi-field solutions: (field, solution key) pairs written instead of ``name``.
+    fields: tuple[tuple[str, str], ...] = ()
+
+
+def _placeholder(index: int) -> str:
+    return f"{_PLACEHOLDER}x{index}x"
+
+
+def _value(solution: Mapping[str, Any], key: str) -> str:
+    value = solution.get(key)
+    if value is None:
+        raise InjectError(f"the solution has no {key!r} to send back")
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def prepare(spec: InjectSpec, challenge: Challenge | None, response: Response | None) -> InjectPlan:
     """Decide how the token will go back for a challenge found in ``response``."""
     mode = spec.mode
+    kind = challenge.kind if challenge is not None else ""
+    fields = spec.fields if spec.fields is not None else SOLUTION_FIELDS.get(kind, ())
+    if mode == "auto" and kind in KIND_INJECT and spec.fields is None:
+        default_mode, default_name = KIND_INJECT[kind]
+        return InjectPlan(mode=default_mode, name=spec.name or default_name, format=spec.format)
     if mode in ("auto", "form"):
         form = challenge.form if challenge is not None else None
         if form is None or response is None:
@@ -62,11 +112,16 @@ def prepare(spec: InjectSpec, challenge: Challenge | None, response: Response | 
                 "'inject' (header, cookie, query, json or callable)"
             )
         field_name = spec.name or form.token_field
+        values = (
+            {name: _placeholder(i) for i, (name, _) in enumerate(fields)}
+            if fields
+            else {field_name: _PLACEHOLDER}
+        )
         try:
             forms = response.xpath(form.xpath)
             if not forms:
                 raise ValueError(f"no form at {form.xpath}")
-            seed = form2request(forms[0], {field_name: _PLACEHOLDER}, click=False)
+            seed = form2request(forms[0], values, click=False)
         except (ValueError, TypeError, AttributeError) as exc:
             raise InjectError(f"cannot read the challenge form: {exc}") from None
         content_type = next(
@@ -80,13 +135,26 @@ def prepare(spec: InjectSpec, challenge: Challenge | None, response: Response | 
             form_method=seed.method,
             form_body=seed.body,
             form_content_type=content_type.encode("latin-1") if content_type else None,
+            fields=tuple(fields),
         )
-    return InjectPlan(mode=mode, name=spec.name or "", format=spec.format, function=spec.function)
+    return InjectPlan(
+        mode=mode,
+        name=spec.name or "",
+        format=spec.format,
+        function=spec.function,
+        fields=tuple(fields) if mode in ("query", "json") else (),
+    )
 
 
-def prepare_presolve(spec: InjectSpec, default_field: str, request: Request) -> InjectPlan:
+def prepare_presolve(
+    spec: InjectSpec, default_field: str, request: Request, *, kind: str = ""
+) -> InjectPlan:
     """How a token solved before sending goes into ``request`` itself; checked before any task
-    is paid for."""
+    is paid for. ``kind`` picks the defaults of multi-field and cookie kinds."""
+    fields = spec.fields if spec.fields is not None else SOLUTION_FIELDS.get(kind, ())
+    if spec.mode == "auto" and kind in KIND_INJECT and spec.fields is None:
+        default_mode, default_name = KIND_INJECT[kind]
+        return InjectPlan(mode=default_mode, name=spec.name or default_name, format=spec.format)
     if spec.mode in ("auto", "form"):
         content_type = request.headers.get(b"Content-Type") or b""
         if request.method != "GET" and request.body and not content_type.startswith(_FORM_TYPE):
@@ -95,7 +163,9 @@ def prepare_presolve(spec: InjectSpec, default_field: str, request: Request) -> 
                 f"(got {content_type.decode('latin-1') or 'none'}); use 'json', 'header' or "
                 "'callable'"
             )
-        return InjectPlan(mode="own_form", name=spec.name or default_field, format=spec.format)
+        return InjectPlan(
+            mode="own_form", name=spec.name or default_field, format=spec.format, fields=fields
+        )
     if spec.mode == "json" and request.body:
         try:
             body = json.loads(request.body)
@@ -103,7 +173,8 @@ def prepare_presolve(spec: InjectSpec, default_field: str, request: Request) -> 
             body = None
         if not isinstance(body, dict):
             raise InjectError("inject mode 'json' needs a JSON object body")
-    return prepare(spec, None, None)
+    plan = prepare(spec, None, None)
+    return replace(plan, fields=fields) if spec.mode in ("query", "json") else plan
 
 
 def apply(plan: InjectPlan, request: Request, token: str, solution: Mapping[str, Any]) -> Request:
@@ -112,23 +183,28 @@ def apply(plan: InjectPlan, request: Request, token: str, solution: Mapping[str,
     Scheduling details (``dont_filter``, priority, meta) are left to the caller.
     """
     value = plan.format.replace("{token}", token)
+    pairs = [(name, _value(solution, key)) for name, key in plan.fields]
     if plan.mode == "page_form":
         assert plan.form_url is not None
         assert plan.form_body is not None
-        encoded = quote_plus(value)
+        url, body = plan.form_url, plan.form_body
+        replacements = [(_placeholder(i), v) for i, (_, v) in enumerate(pairs)] or [
+            (_PLACEHOLDER, value)
+        ]
+        for placeholder, text in replacements:
+            encoded = quote_plus(text)
+            url = url.replace(placeholder, encoded)
+            body = body.replace(placeholder.encode(), encoded.encode())
         headers = request.headers.copy()
-        for name in (b"Content-Type", b"Content-Length"):
-            headers.pop(name, None)
+        for header in (b"Content-Type", b"Content-Length"):
+            headers.pop(header, None)
         if plan.form_method == "POST" and plan.form_content_type:
             headers[b"Content-Type"] = plan.form_content_type
-        new = request.replace(
-            url=plan.form_url.replace(_PLACEHOLDER, encoded),
-            method=plan.form_method or "GET",
-            body=plan.form_body.replace(_PLACEHOLDER.encode(), encoded.encode()),
-            headers=headers,
-        )
+        new = request.replace(url=url, method=plan.form_method or "GET", body=body, headers=headers)
     elif plan.mode == "own_form":
-        new = _set_form_field(request, plan.name, value)
+        new = request
+        for key, text in pairs or [(plan.name, value)]:
+            new = _set_form_field(new, key, text)
     elif plan.mode == "header":
         headers = request.headers.copy()
         headers[plan.name] = value
@@ -142,9 +218,14 @@ def apply(plan: InjectPlan, request: Request, token: str, solution: Mapping[str,
             merged.append({"name": plan.name, "value": value})
         new = request.replace(cookies=merged)
     elif plan.mode == "query":
-        new = request.replace(url=add_or_replace_parameter(request.url, plan.name, value))
+        url = request.url
+        for key, text in pairs or [(plan.name, value)]:
+            url = add_or_replace_parameter(url, key, text)
+        new = request.replace(url=url)
     elif plan.mode == "json":
-        new = _set_json_key(request, plan.name, value)
+        new = request
+        for key, text in pairs or [(plan.name, value)]:
+            new = _set_json_key(new, key, text)
     elif plan.mode == "callable":
         function: InjectFunction = load_object((plan.function or "").replace(":", "."))
         new = function(request=request, token=token, solution=dict(solution))

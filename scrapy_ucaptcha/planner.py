@@ -9,6 +9,7 @@ there is one) and the template, and returns a :class:`TaskPlan` (the createTask 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_TOKEN_FIELDS",
+    "KEY_FIELDS",
     "PlanError",
     "TaskPlan",
     "build_task",
@@ -73,12 +75,16 @@ def plan_task(
     try:
         if challenge is None or presolve:
             task_type = template.task.get("type")
-            kind = kind_for_task_type(task_type) if isinstance(task_type, str) else "custom"
+            version = template.task.get("version")
+            kind = (
+                kind_for_task_type(task_type, version) if isinstance(task_type, str) else "custom"
+            )
             if challenge is not None:
                 kind = challenge.kind
-            field_name = DEFAULT_TOKEN_FIELDS[family_of(kind)]
-            plan = inject.prepare_presolve(template.inject, field_name, request)
-            sitekey, params = template.task.get("websiteKey"), {}
+            family = family_of(kind)
+            field_name = DEFAULT_TOKEN_FIELDS[family]
+            plan = inject.prepare_presolve(template.inject, field_name, request, kind=kind)
+            sitekey, params = template.task.get(KEY_FIELDS.get(family, "websiteKey")), {}
         else:
             kind = challenge.kind
             plan = inject.prepare(template.inject, challenge, response)
@@ -114,7 +120,28 @@ _PARAM_FIELDS: Mapping[str, Mapping[str, str]] = MappingProxyType(
         ),
         "hcaptcha": MappingProxyType({"rqdata": "rqdata"}),
         "turnstile": MappingProxyType({"action": "action", "cdata": "cData"}),
+        "funcaptcha": MappingProxyType({"api_subdomain": "funcaptchaApiJSSubdomain"}),
+        "geetest": MappingProxyType(
+            {
+                "version": "version",
+                "challenge": "challenge",
+                "api_server": "geetestApiServerSubdomain",
+            }
+        ),
+        "aws_waf": MappingProxyType(
+            {
+                "iv": "iv",
+                "context": "context",
+                "captcha_script": "captchaScript",
+                "challenge_script": "challengeScript",
+            }
+        ),
     }
+)
+
+#: The task field that carries the site key, where it is not ``websiteKey``.
+KEY_FIELDS: Mapping[str, str] = MappingProxyType(
+    {"funcaptcha": "websitePublicKey", "geetest": "gt"}
 )
 
 #: The form field a presolved token goes into, per kind family.
@@ -124,22 +151,55 @@ DEFAULT_TOKEN_FIELDS: Mapping[str, str] = MappingProxyType(
         "hcaptcha": "h-captcha-response",
         "turnstile": "cf-turnstile-response",
         "image": "captcha",
+        "funcaptcha": "fc-token",
+        "geetest": "geetest_validate",
+        "friendly_captcha": "frc-captcha-solution",
+        "mtcaptcha": "mtcaptcha-verifiedtoken",
+        "yandex_smartcaptcha": "smart-token",
+        "aws_waf": "aws-waf-token",
         "custom": "captcha-response",
     }
 )
 
+_FAMILIES = (
+    "recaptcha",
+    "hcaptcha",
+    "turnstile",
+    "image",
+    "funcaptcha",
+    "geetest",
+    "friendly_captcha",
+    "mtcaptcha",
+    "yandex_smartcaptcha",
+    "aws_waf",
+)
+
 
 def family_of(kind: str) -> str:
-    """``recaptcha``, ``hcaptcha``, ``turnstile``, ``image`` or ``custom``."""
-    for family in ("recaptcha", "hcaptcha", "turnstile", "image"):
+    """``recaptcha``, ``hcaptcha``, ``turnstile``, ``image``, ``funcaptcha``, ``geetest``,
+    ``friendly_captcha``, ``mtcaptcha``, ``yandex_smartcaptcha``, ``aws_waf`` or ``custom``."""
+    for family in _FAMILIES:
         if kind.startswith(family):
             return family
     return "custom"
 
 
-def kind_for_task_type(task_type: str) -> str:
-    """Guess the challenge kind of a createTask type name (for rule-only challenges and stats)."""
+def kind_for_task_type(task_type: str, version: object = None) -> str:
+    """Guess the challenge kind of a createTask type name (for rule-only challenges and stats);
+    ``version`` is the task's ``version`` field (GeeTest 3 or 4)."""
     name = task_type.lower()
+    if "geetest" in name:
+        return "geetest_v4" if str(version) == "4" else "geetest_v3"
+    if "funcaptcha" in name or "arkose" in name:
+        return "funcaptcha"
+    if "friendly" in name:
+        return "friendly_captcha"
+    if "mtcaptcha" in name:
+        return "mtcaptcha"
+    if "yandex" in name:
+        return "yandex_smartcaptcha"
+    if "amazon" in name or "awswaf" in name:
+        return "aws_waf_captcha"
     if "recaptchav3" in name:
         return "recaptcha_v3"
     if "enterprise" in name and "recaptcha" in name:
@@ -178,13 +238,26 @@ def build_task(
     if kind == "image":
         return task
     task.setdefault("websiteURL", page_url)
-    if sitekey:
-        task.setdefault("websiteKey", sitekey)
     family = family_of(kind)
+    if sitekey:
+        task.setdefault(KEY_FIELDS.get(family, "websiteKey"), sitekey)
     for param, task_field in _PARAM_FIELDS.get(family, {}).items():
         value = params.get(param)
         if value not in (None, "", {}):
             task.setdefault(task_field, value)
+    if family == "funcaptcha" and params.get("data_blob"):
+        task.setdefault("data", json.dumps({"blob": params["data_blob"]}))
+    if kind == "geetest_v4":
+        task.setdefault("version", 4)
+        init: dict[str, Any] = {"captcha_id": task.get("gt", sitekey)}
+        if params.get("risk_type"):
+            init["riskType"] = params["risk_type"]
+        task.setdefault("initParameters", init)
+    if kind == "geetest_v3" and not task.get("challenge"):
+        raise ValueError(
+            "this GeeTest v3 page has no 'challenge' (its script fetches one): give the "
+            "template's task a fresh 'challenge'"
+        )
     if kind == "recaptcha_v2_invisible" or params.get("invisible"):
         task.setdefault("isInvisible", True)
     if family == "recaptcha" and params.get("enterprise") and "Enterprise" not in task["type"]:

@@ -30,6 +30,8 @@ __all__ = ["WALL_STATUSES", "Finding", "find_challenge"]
 
 #: Statuses with which sites serve challenge walls.
 WALL_STATUSES = frozenset({403, 429, 503})
+#: Kinds that are interstitials by nature (no form: the site serves them instead of the page).
+_WALL_KINDS = frozenset({ChallengeKind.AWS_WAF_CAPTCHA})
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,9 @@ def find_challenge(
         sitekey = template.task.get("websiteKey")
         return Finding(
             Challenge(
-                kind=kind_for_task_type(task_type) if isinstance(task_type, str) else "custom",
+                kind=kind_for_task_type(task_type, template.task.get("version"))
+                if isinstance(task_type, str)
+                else "custom",
                 solvable=True,
                 sitekey=sitekey if isinstance(sitekey, str) else None,
                 detector="template",
@@ -87,7 +91,7 @@ def find_challenge(
 def _is_wall(response: Response, challenge: Challenge) -> bool:
     """Served with a wall status, or a form asking for nothing but the CAPTCHA (an image
     captcha's answer field counts as the CAPTCHA)."""
-    if response.status in WALL_STATUSES:
+    if response.status in WALL_STATUSES or challenge.kind in _WALL_KINDS:
         return True
     form = challenge.form
     if form is None or not isinstance(response, TextResponse):

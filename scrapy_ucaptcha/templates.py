@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from scrapy_ucaptcha.dialects import DIALECTS
 from scrapy_ucaptcha.planner import (
     DEFAULT_TOKEN_FIELDS,
+    KEY_FIELDS,
     build_task,
     family_of,
     kind_for_task_type,
@@ -61,7 +62,7 @@ _TEMPLATE_KEYS = {
     "presolve",
 }
 _DETECT_KEYS = {"status", "css", "xpath", "regex", "builtin", "image"}
-_INJECT_KEYS = {"mode", "name", "format", "function"}
+_INJECT_KEYS = {"mode", "name", "format", "function", "fields"}
 
 
 @dataclass(frozen=True)
@@ -103,12 +104,15 @@ class InjectSpec:
     cookie, parameter or key (for ``form``, defaults to the widget's response field).
     ``format``: how the value is written, ``"{token}"`` by default (e.g. ``"Bearer {token}"``).
     ``function``: import path of ``f(request, token, solution) -> Request`` for ``callable``.
+    ``fields``: for multi-field solutions (GeeTest), form field or JSON key → solution key; the
+    default is the kind's own fields (see :data:`~scrapy_ucaptcha.inject.SOLUTION_FIELDS`).
     """
 
     mode: str = "auto"
     name: str | None = None
     format: str = "{token}"
     function: str | None = None
+    fields: tuple[tuple[str, str], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -270,7 +274,22 @@ def _parse_inject(where: str, raw: Any) -> InjectSpec:
     name = raw.get("name")
     if name is not None and (not isinstance(name, str) or not name):
         raise ValueError(f"{where}: inject 'name' must be a non-empty string")
-    if mode in ("header", "cookie", "query", "json") and not name:
+    fields = raw.get("fields")
+    if fields is not None:
+        if (
+            not isinstance(fields, Mapping)
+            or not fields
+            or not all(
+                isinstance(k, str) and k and isinstance(v, str) and v for k, v in fields.items()
+            )
+        ):
+            raise ValueError(
+                f"{where}: inject 'fields' must be a dict of field name -> solution key"
+            )
+        if mode not in ("auto", "form", "query", "json"):
+            raise ValueError(f"{where}: inject 'fields' works with modes auto, form, query, json")
+        fields = tuple(fields.items())
+    if mode in ("header", "cookie", "query", "json") and not name and not fields:
         raise ValueError(f"{where}: inject mode {mode!r} needs a 'name'")
     fmt = raw.get("format", "{token}")
     if not isinstance(fmt, str) or "{token}" not in fmt:
@@ -286,7 +305,7 @@ def _parse_inject(where: str, raw: Any) -> InjectSpec:
                 raise TypeError
         except Exception:
             raise ValueError(f"{where}: inject function {function!r} cannot be imported") from None
-    return InjectSpec(mode=mode, name=name, format=fmt, function=function)
+    return InjectSpec(mode=mode, name=name, format=fmt, function=function, fields=fields)
 
 
 _HOST_PATTERN = re.compile(r"^(\*|(\*\.)?[^*/:\s]+)(:\d{1,5})?$")
@@ -380,10 +399,10 @@ def _check_complete(template: Template) -> None:
         raise ValueError(
             f"template {template.pattern!r}: with detect 'builtin': False the task needs a 'type'"
         )
-    if kind_for_task_type(task_type) not in ("image", "custom") and not template.task.get(
-        "websiteKey"
-    ):
+    kind = kind_for_task_type(task_type, template.task.get("version"))
+    key_field = KEY_FIELDS.get(family_of(kind), "websiteKey")
+    if kind not in ("image", "custom") and not template.task.get(key_field):
         raise ValueError(
             f"template {template.pattern!r}: with detect 'builtin': False a {task_type} task "
-            "needs its 'websiteKey' (the page cannot provide it)"
+            f"needs its {key_field!r} (the page cannot provide it)"
         )

@@ -288,7 +288,7 @@ def test_truncate_token(token: str | None, keep: int, shown: str) -> None:
             {"captcha_id": "c", "lot_number": "l", "pass_token": "p", "captcha_output": "out"},
             "out",
         ),  # GeeTest v4
-        ({"challenge": "c", "validate": "v", "seccode": "s"}, None),  # GeeTest v3: no one token
+        ({"challenge": "c", "validate": "v", "seccode": "s"}, "v"),  # GeeTest v3: validate
         ({"gRecaptchaResponse": "", "token": "tok_after_empty"}, "tok_after_empty"),
         ({"gRecaptchaResponse": 123, "text": "ANSWER"}, "ANSWER"),
         ({}, None),

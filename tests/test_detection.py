@@ -490,21 +490,6 @@ WALLS: list[WallCase] = [
     ),
     ("perimeterx.html", 403, {}, ChallengeKind.PERIMETERX, None, {}),
     (
-        "aws_waf_captcha.html",
-        405,
-        {"x-amzn-waf-action": "captcha"},
-        ChallengeKind.AWS_WAF,
-        "AQIDAHjcYu/GjX+QlghicBgQ/7bFaQZ+m5FKCMDnO+vTbNg96AFMw1rh0a0rAz5CUh9fzx+BAAAAfjB8BgkqhkiG9w0BBwag"
-        "bzBtAgEAMGgGCSqGSIb3DQEHATAeBglghkgBZQMEAS4wEQQMkCvYCPxd6xRJj8+HAgEQgDsSuyS3TwvqWJOdNa9A2S12nUn"
-        "Zj/tLL3r9HfjP6F5Yv8xJQbZ2HQz1WwqKiT2dJmuTm4o0XI3aKVkSeA==",
-        {
-            "waf_action": "captcha",
-            "iv": "CgAHbjJ2XwAAA7Zt",
-            "context": "X2Zha2VfY29udGV4dF9mb3JfdGVzdHNfb25seV9ub3RfYV9yZWFsX2F3c193YWZf"
-            "Y29udGV4dA==",
-        },
-    ),
-    (
         "aws_waf_challenge.html",
         202,
         {},  # no header: recognised from gokuProps + challenge.js
@@ -618,8 +603,13 @@ def test_perimeterx_json_block_answer() -> None:
 def test_aws_waf_header_alone() -> None:
     challenge = detect(html(b"", status=405, headers={"x-amzn-waf-action": "CAPTCHA"}))
     assert challenge is not None
+    assert challenge.kind == ChallengeKind.AWS_WAF_CAPTCHA
+    assert not challenge.solvable  # no gokuProps: nothing to build a task from
+    assert dict(challenge.params) == {}
+    challenge = detect(html(b"", status=202, headers={"x-amzn-waf-action": "challenge"}))
+    assert challenge is not None
     assert challenge.kind == ChallengeKind.AWS_WAF
-    assert dict(challenge.params) == {"waf_action": "captcha"}
+    assert dict(challenge.params) == {"waf_action": "challenge"}
 
 
 def test_aws_waf_sdk_on_an_ordinary_page_is_not_a_wall() -> None:
@@ -823,7 +813,7 @@ def test_challenge_is_immutable() -> None:
 def test_kinds_and_builtin_detectors() -> None:
     assert ChallengeKind.RECAPTCHA_V2 == "recaptcha_v2"
     assert ChallengeKind.CLOUDFLARE_CHALLENGE == "cloudflare_challenge"
-    assert len(ChallengeKind.ALL) == 12
+    assert len(ChallengeKind.ALL) == 21
     assert ChallengeKind.SOLVABLE.isdisjoint(ChallengeKind.UNSOLVABLE)
     assert {cls.__name__ for cls in BUILTIN_DETECTORS} == {
         "RecaptchaDetector",
@@ -833,9 +823,17 @@ def test_kinds_and_builtin_detectors() -> None:
         "DataDomeDetector",
         "PerimeterXDetector",
         "AwsWafDetector",
+        "AwsWafCaptchaDetector",
+        "CloudflareBlockDetector",
+        "SucuriDetector",
+        "FunCaptchaDetector",
+        "GeeTestDetector",
+        "FriendlyCaptchaDetector",
+        "MTCaptchaDetector",
+        "YandexSmartCaptchaDetector",
     }
     names = [d.name for d in DEFAULT_DETECTORS]
-    assert len(set(names)) == len(names) == 7
+    assert len(set(names)) == len(names) == 15
     for cls in BUILTIN_DETECTORS:
         assert isinstance(cls(), Detector)
 

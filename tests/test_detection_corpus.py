@@ -40,6 +40,13 @@ COVERED_KINDS = frozenset(
         ChallengeKind.DATADOME,
         ChallengeKind.PERIMETERX,
         ChallengeKind.AWS_WAF,
+        ChallengeKind.FUNCAPTCHA,
+        ChallengeKind.GEETEST_V3,
+        ChallengeKind.GEETEST_V4,
+        ChallengeKind.FRIENDLY_CAPTCHA,
+        ChallengeKind.MTCAPTCHA,
+        ChallengeKind.YANDEX_SMARTCAPTCHA,
+        ChallengeKind.SUCURI,
     }
 )
 

@@ -417,6 +417,9 @@ WALL_FIELDS: dict[str, dict[str, str]] = {
         "userAgent": "Mozilla/5.0 Test",
     },
     "aws_waf": {"iv": "CgAHbCe2GgAAAAAj", "context": "jmYpQ6Wv4mDkB1cLQzR8"},
+    # the token kinds whose key has another name, and GeeTest v3's challenge
+    "funcaptcha": {"websitePublicKey": SITEKEY},
+    "geetest": {"gt": "a" * 32, "challenge": "b" * 32},
 }
 
 
@@ -437,6 +440,13 @@ async def test_every_task_type_is_accepted() -> None:
             assert sim.tasks[reply.json["taskId"]].family == family
         assert len(sim.tasks) == len(TASK_TYPES)
         families = {"recaptcha", "hcaptcha", "turnstile", "image"}
+        families |= {
+            "funcaptcha",
+            "geetest",
+            "friendly_captcha",
+            "mtcaptcha",
+            "yandex_smartcaptcha",
+        }
         assert families | {"datadome", "cloudflare", "aws_waf"} == set(TASK_TYPES.values())
 
 

@@ -601,11 +601,11 @@ def test_task_types_override() -> None:
 
 
 def test_unknown_kind_needs_a_template_type() -> None:
-    with pytest.raises(ValueError, match="no task type for a 'funcaptcha' challenge"):
-        task_for("funcaptcha")
-    task = task_for("funcaptcha", task={"type": "FunCaptchaTaskProxyless"}, params={"x": 1})
+    with pytest.raises(ValueError, match="no task type for a 'lemin' challenge"):
+        task_for("lemin")
+    task = task_for("lemin", task={"type": "LeminTaskProxyless"}, params={"x": 1})
     assert task == {
-        "type": "FunCaptchaTaskProxyless",
+        "type": "LeminTaskProxyless",
         "websiteURL": PAGE,
         "websiteKey": "SITEKEY",
     }
@@ -629,12 +629,24 @@ def test_unknown_kind_needs_a_template_type() -> None:
         ("TurnstileTaskProxyless", "turnstile"),
         ("AntiTurnstileTaskProxyLess", "turnstile"),
         ("ImageToTextTask", "image"),
-        ("FunCaptchaTaskProxyless", "custom"),
-        ("GeeTestTask", "custom"),
+        ("FunCaptchaTaskProxyless", "funcaptcha"),
+        ("GeeTestTask", "geetest_v3"),
+        ("FriendlyCaptchaTaskProxyless", "friendly_captcha"),
+        ("MtCaptchaTaskProxyLess", "mtcaptcha"),
+        ("YandexCaptchaTaskProxyLess", "yandex_smartcaptcha"),
+        ("AmazonTaskProxyless", "aws_waf_captcha"),
+        ("AntiAwsWafTaskProxyLess", "aws_waf_captcha"),
+        ("LeminTaskProxyless", "custom"),
     ],
 )
 def test_kind_for_task_type(task_type: str, kind: str) -> None:
     assert kind_for_task_type(task_type) == kind
+
+
+def test_geetest_version_picks_the_kind() -> None:
+    assert kind_for_task_type("GeeTestTaskProxyless", 4) == "geetest_v4"
+    assert kind_for_task_type("GeeTestTaskProxyless", "4") == "geetest_v4"
+    assert kind_for_task_type("GeeTestTaskProxyless", 3) == "geetest_v3"
 
 
 def test_every_default_task_type_maps_back_to_its_family() -> None:
@@ -653,7 +665,14 @@ def test_every_default_task_type_maps_back_to_its_family() -> None:
         ("turnstile", "turnstile"),
         ("image", "image"),
         ("custom", "custom"),
-        ("funcaptcha", "custom"),
+        ("funcaptcha", "funcaptcha"),
+        ("geetest_v3", "geetest"),
+        ("geetest_v4", "geetest"),
+        ("friendly_captcha", "friendly_captcha"),
+        ("mtcaptcha", "mtcaptcha"),
+        ("yandex_smartcaptcha", "yandex_smartcaptcha"),
+        ("aws_waf_captcha", "aws_waf"),
+        ("lemin", "custom"),
         ("cloudflare_challenge", "custom"),
     ],
 )

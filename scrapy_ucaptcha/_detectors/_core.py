@@ -29,12 +29,21 @@ class ChallengeKind:
     HCAPTCHA: Final = "hcaptcha"
     TURNSTILE: Final = "turnstile"
     IMAGE: Final = "image"
+    FUNCAPTCHA: Final = "funcaptcha"  # Arkose Labs
+    GEETEST_V3: Final = "geetest_v3"
+    GEETEST_V4: Final = "geetest_v4"
+    FRIENDLY_CAPTCHA: Final = "friendly_captcha"
+    MTCAPTCHA: Final = "mtcaptcha"
+    YANDEX_SMARTCAPTCHA: Final = "yandex_smartcaptcha"
+    AWS_WAF_CAPTCHA: Final = "aws_waf_captcha"  # the token goes into the aws-waf-token cookie
     # walls a token task cannot pass
     CLOUDFLARE_CHALLENGE: Final = "cloudflare_challenge"
     CLOUDFLARE_IUAM: Final = "cloudflare_iuam"
     DATADOME: Final = "datadome"
     PERIMETERX: Final = "perimeterx"
     AWS_WAF: Final = "aws_waf"
+    CLOUDFLARE_BLOCK: Final = "cloudflare_block"  # "Sorry, you have been blocked" (1020 and kin)
+    SUCURI: Final = "sucuri"  # Sucuri CloudProxy's JavaScript cookie page and firewall blocks
 
     SOLVABLE: Final = frozenset(
         {
@@ -45,10 +54,25 @@ class ChallengeKind:
             HCAPTCHA,
             TURNSTILE,
             IMAGE,
+            FUNCAPTCHA,
+            GEETEST_V3,
+            GEETEST_V4,
+            FRIENDLY_CAPTCHA,
+            MTCAPTCHA,
+            YANDEX_SMARTCAPTCHA,
+            AWS_WAF_CAPTCHA,
         }
     )
     UNSOLVABLE: Final = frozenset(
-        {CLOUDFLARE_CHALLENGE, CLOUDFLARE_IUAM, DATADOME, PERIMETERX, AWS_WAF}
+        {
+            CLOUDFLARE_CHALLENGE,
+            CLOUDFLARE_IUAM,
+            DATADOME,
+            PERIMETERX,
+            AWS_WAF,
+            CLOUDFLARE_BLOCK,
+            SUCURI,
+        }
     )
     ALL: Final = SOLVABLE | UNSOLVABLE
 
@@ -108,12 +132,15 @@ class Detector(Protocol):
 #: names, script URLs, JS identifiers) is lowercase, so the body is not lowercased. The bare word
 #: "challenge" is not a marker: prose and Cloudflare's script on every proxied page contain it.
 _MARKERS_RE: Final = re.compile(
-    rb"c(?:aptcha|h(?:allenges\.cloudflare\.com/turnstile|allenge\.js|k_jschl)|f[-_](?:turnstile|chl))"
+    rb"c(?:aptcha|h(?:allenges\.cloudflare\.com/turnstile|allenge\.js|k_jschl)|f[-_](?:turnstile|chl)"
+    rb"|f-error-details|loudproxy)"
 )
 CAPTCHA: Final = b"captcha"  # recaptcha, hcaptcha, captcha-delivery, px-captcha, captcha.js
 CF_TURNSTILE: Final = b"cf-turnstile"  # the widget class, or the API script's URL
 CF_CHL: Final = b"cf-chl"  # _cf_chl_opt, __cf_chl_rt_tk, /cdn-cgi/l/chk_jschl
 AWS_CHALLENGE_JS: Final = b"challenge.js"  # AWS WAF's challenge interstitial
+CF_ERROR: Final = b"cf-error-details"  # Cloudflare's error and block pages
+CLOUDPROXY: Final = b"cloudproxy"  # Sucuri CloudProxy's sucuri_cloudproxy_js
 _CAPTCHA_RE: Final = re.compile(rb"captcha")
 HDR_CF_MITIGATED: Final = b"header:cf-mitigated"
 HDR_AWS_WAF: Final = b"header:x-amzn-waf-action"
@@ -127,6 +154,8 @@ _TOKENS: Final = {
     b"cf_turnstile": CF_TURNSTILE,
     b"cf-chl": CF_CHL,
     b"cf_chl": CF_CHL,
+    b"cf-error-details": CF_ERROR,
+    b"cloudproxy": CLOUDPROXY,
 }
 
 
@@ -527,7 +556,25 @@ USER_FIELDS_XPATH: Final = (
 )
 #: The response fields the widgets themselves add to a form.
 TOKEN_FIELDS: Final = frozenset(
-    {"g-recaptcha-response", "h-captcha-response", "cf-turnstile-response"}
+    {
+        "g-recaptcha-response",
+        "h-captcha-response",
+        "cf-turnstile-response",
+        "fc-token",  # Arkose Labs
+        "verification-token",
+        "frc-captcha-solution",  # Friendly Captcha v1, v2
+        "frc-captcha-response",
+        "mtcaptcha-verifiedtoken",
+        "smart-token",  # Yandex SmartCaptcha
+        "geetest_challenge",  # GeeTest v3
+        "geetest_validate",
+        "geetest_seccode",
+        "lot_number",  # GeeTest v4
+        "captcha_output",
+        "pass_token",
+        "gen_time",
+        "captcha_id",
+    }
 )
 
 

@@ -18,6 +18,7 @@ from typing import Final, NamedTuple
 from urllib.parse import urlsplit
 
 from scrapy_ucaptcha.testing import _demo_html as html
+from scrapy_ucaptcha.testing._demo_kinds import MoreKinds
 from scrapy_ucaptcha.testing._demo_model import (
     CLEARANCE_TTL,
     ENTERPRISE_ACTION,
@@ -129,6 +130,7 @@ class DemoApp:
             ("/articles/just-a-moment", {get: self._article_moment}),
             ("/articles/captchas", {get: self._article_captchas}),
             ("/contact", {get: self._contact, post: self._contact_post}),
+            *MoreKinds(self).routes(),  # Arkose, GeeTest, Friendly, MTCaptcha, Yandex, AWS WAF
         ]
         self._routes = [(re.compile(pattern), handlers) for pattern, handlers in routes]
 

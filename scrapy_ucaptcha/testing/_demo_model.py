@@ -19,6 +19,13 @@ SITEKEYS: Final[dict[str, str]] = {
     "recaptcha_enterprise": "6Lem5esXAAAAAnZ-U5PNDu0JqOUbbzd166OPeSWT",
     "hcaptcha": "aaa94026-64f1-441f-80eb-bc52c9993eb6",
     "turnstile": "0x4AAAAAAA47mKTaMaEn1L3m",
+    "funcaptcha": "6E1C4A2B-3F5D-4E7A-9B8C-D0E1F2A3B4C5",
+    "geetest_v3": "c9c4facd1a6feeb80802222cbb74ca8e",
+    "geetest_v4": "e3a6f1c90b2d4c7e8f5a9b1d0c2e4f6a",
+    "friendly_captcha": "FCMDEMOSHOP2026QX",
+    "mtcaptcha": "MTPublic-DemoShop7Q",
+    "yandex_smartcaptcha": "ysc1_DemoShopSmartKey7Q2X4KqP9r0dE5vB3nW8yZ1aL6cF",
+    "aws_waf": "AQIDAHjcYu/GjX+QlghicBgQ/7bFaQZ+m5FKCMDnO+vTbNg96AHDemoShopAwsWafCaptchaKey==",
 }
 
 V3_ACTION: Final = "search"

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from scrapy_ucaptcha.testing._sim_kinds import KEY_FIELDS, MORE_TASK_TYPES, read_more_fields
+
 if TYPE_CHECKING:
     from twisted.internet.defer import Deferred
 
@@ -90,6 +92,7 @@ TASK_TYPES: dict[str, str] = {
     **dict.fromkeys(_DATADOME, "datadome"),
     **dict.fromkeys(_CLOUDFLARE, "cloudflare"),
     **dict.fromkeys(_AWS_WAF, "aws_waf"),
+    **MORE_TASK_TYPES,  # Arkose, GeeTest, Friendly Captcha, MTCaptcha, Yandex SmartCaptcha
 }
 #: Families whose solution is a cookie rather than a token.
 COOKIE_FAMILIES = frozenset({"datadome", "cloudflare", "aws_waf"})
@@ -189,6 +192,7 @@ class TaskSpec:
     #: None for a proxyless task; the simulated solver "goes out" through that login's exit.
     proxy_login: str | None = None
     user_agent: str | None = None
+    version: int | None = None  # GeeTest 3 or 4
 
 
 def _is_absolute_http_url(value: object) -> bool:
@@ -276,9 +280,16 @@ def parse_task(task: object) -> TaskSpec:
     if not _is_absolute_http_url(url):
         raise ApiError("ERROR_PAGEURL")
     assert isinstance(url, str)
-    sitekey = _wall_key(family, task) if family in COOKIE_FAMILIES else task.get("websiteKey")
+    key_field = KEY_FIELDS.get(family, "websiteKey")
+    sitekey = _wall_key(family, task) if family in COOKIE_FAMILIES else task.get(key_field)
     if not isinstance(sitekey, str) or not sitekey.strip():
-        raise ApiError("ERROR_SITEKEY")
+        raise ApiError("ERROR_SITEKEY", f"{key_field} is missing or invalid")
+    action, version = _action_of(task), None
+    if family in MORE_TASK_TYPES.values():
+        try:
+            action, version = read_more_fields(family, task)
+        except ValueError as exc:
+            raise ApiError("ERROR_BAD_PARAMETERS", str(exc)) from None
     login = None
     if family in _PROXY_REQUIRED or not task_type.lower().endswith("proxyless"):
         login = _check_proxy(task)
@@ -292,10 +303,11 @@ def parse_task(task: object) -> TaskSpec:
         family,
         url.strip(),
         sitekey.strip(),
-        _action_of(task),
+        action,
         None,
         proxy_login=login,
         user_agent=agent.strip() if isinstance(agent, str) else None,
+        version=version,
     )
 
 

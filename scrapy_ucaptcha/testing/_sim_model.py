@@ -517,7 +517,8 @@ class SimTask:
     cost: float
     website_url: str | None = None
     website_key: str | None = None
-    action: str = ""
+    action: str = ""  # what the token is bound to (reCAPTCHA action, GeeTest challenge, …)
+    version: int | None = None  # GeeTest 3 or 4
     callback_url: str | None = None
     selection_mode: str | None = None
     provider: str | None = None

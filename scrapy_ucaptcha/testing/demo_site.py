@@ -38,6 +38,26 @@ URL map (sitekey kinds are keys of :data:`SITEKEYS`):
 ``/protected/managed``    Cloudflare managed challenge (403, header ``cf-mitigated: challenge``),
                           no widget: never passes
 ``/articles/just-a-moment``, ``/articles/captchas``, ``/contact``: negatives, plain 200 pages
+``/arkose``               Arkose Labs wall (``funcaptcha``; script on ``demo-api.arkoselabs.com``,
+                          a data blob) → ``POST /verify/arkose`` (``fc-token``) → cookie + 302
+``/geetest4``             GeeTest v4 wall (``geetest_v4``) → ``POST /verify/geetest4`` with
+                          ``lot_number``, ``captcha_output``, ``pass_token``, ``gen_time``,
+                          ``captcha_id`` → cookie + 302
+``/geetest3``             GeeTest v3 wall (``geetest_v3``) with ``gt`` and a fresh ``challenge``
+                          inline → ``POST /verify/geetest3`` (``geetest_challenge``,
+                          ``geetest_validate``, ``geetest_seccode``) → cookie + 302
+``/geetest3/xhr``         the same wall whose script fetches ``gt`` and ``challenge`` from
+                          ``/geetest3/register`` (JSON)
+``/friendly``             Friendly Captcha wall (``friendly_captcha``) → ``POST /verify/friendly``
+                          (``frc-captcha-solution``) → cookie + 302
+``/mtcaptcha``            MTCaptcha wall (``mtcaptcha``) → ``POST /verify/mtcaptcha``
+                          (``mtcaptcha-verifiedtoken``) → cookie + 302
+``/yandex``               Yandex SmartCaptcha wall (``yandex_smartcaptcha``) →
+                          ``POST /verify/yandex`` (``smart-token``) → cookie + 302
+``/aws-waf``              AWS WAF CAPTCHA (405, ``gokuProps``) until the ``aws-waf-token`` cookie
+                          holds a good token (``aws_waf``), then the page (200)
+``/blocked``, ``/sucuri`` a Cloudflare 1020 block (403) and Sucuri CloudProxy's JavaScript page:
+                          never pass
 ========================  =========================================================================
 
 Every request is recorded in :attr:`DemoSite.log`; :meth:`DemoSite.counts` sums the outcomes::

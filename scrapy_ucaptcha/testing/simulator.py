@@ -70,6 +70,7 @@ from scrapy_ucaptcha.testing._sim_api import (
 )
 from scrapy_ucaptcha.testing._sim_dialects import SIM_DIALECTS, SimDialect
 from scrapy_ucaptcha.testing._sim_http import build_resource
+from scrapy_ucaptcha.testing._sim_kinds import MORE_TASK_TYPES, more_solution
 from scrapy_ucaptcha.testing._sim_model import (
     ALL_PROTOCOLS,
     DEFAULT_API_KEY,
@@ -403,6 +404,7 @@ class Simulator:
             website_url=spec.website_url,
             website_key=spec.website_key,
             action=spec.action,
+            version=spec.version,
             callback_url=callback_url,
             selection_mode=mode,
             provider=provider,
@@ -616,6 +618,16 @@ class Simulator:
         identity = ""
         if task.proxy_exit is not None:
             identity = identity_string(task.proxy_exit, user_agent)
+        if task.family in MORE_TASK_TYPES.values():
+            more = more_solution(
+                f"not-{secret}" if task.bad_token else secret,
+                task,
+                expires_at=now + self.config.token_ttl,
+                now=now,
+            )
+            if user_agent:
+                more["userAgent"] = user_agent
+            return more
         token = sign_token(
             f"not-{secret}" if task.bad_token else secret,
             family=task.family,
@@ -661,7 +673,9 @@ class Simulator:
                 solution.get("text")
                 or solution.get("token")
                 or solution.get("cookie")
-                or solution.get("gRecaptchaResponse", "")
+                or solution.get("gRecaptchaResponse")
+                or solution.get("captcha_output")
+                or solution.get("validate", "")
             )
         attempt = CallbackAttempt(url=url, task_id=task.id, time=self._now(), query=query)
         self.callbacks.append(attempt)
