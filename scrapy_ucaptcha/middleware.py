@@ -36,7 +36,7 @@ from scrapy.utils.job import job_dir
 from scrapy.utils.reactor import is_asyncio_reactor_installed
 from scrapy.utils.request import request_from_dict
 
-from scrapy_ucaptcha import identity, inject, walls
+from scrapy_ucaptcha import geetest, identity, inject, walls
 from scrapy_ucaptcha import stats as keys
 from scrapy_ucaptcha.callbacks import CallbackListener
 from scrapy_ucaptcha.carry import CARRY_KEY, apply_carried_cookies
@@ -515,6 +515,7 @@ class UCaptchaMiddleware:
             state = parked.state = replace(state, attempts=state.attempts + 1)
             try:
                 task = await self._task_with_image(parked)
+                task = await self._task_with_challenge(parked, task)
                 return await self.solver.solve(
                     task,
                     domain=urlsplit(state.url).hostname or "",
@@ -526,6 +527,32 @@ class UCaptchaMiddleware:
                 state = parked.state = state.with_task(failed.task_id)
                 if not failed.retry:
                     raise state.error(str(failed), failed.code) from None
+
+    async def _task_with_challenge(self, parked: Parked, task: dict[str, Any]) -> dict[str, Any]:
+        """GeeTest v3: a fresh ``gt``/``challenge`` from the template's ``challenge_url``, fetched
+        through Scrapy (same cookies) before each task: a challenge serves one solve only."""
+        url = parked.plan.challenge_url
+        if url is None:
+            return task
+        engine = self.crawler.engine
+        assert engine is not None
+        request = geetest.challenge_request(
+            url, priority=parked.request.priority + self.config.reissue_priority
+        )
+        try:
+            response = await engine.download_async(request)
+        except Exception as exc:
+            raise SolveFailed(
+                f"GeeTest challenge {url} not downloaded: {exc!r}",
+                code="challenge_download",
+                retry=True,
+            ) from None
+        try:
+            return geetest.with_challenge(task, response.status, response.body)
+        except ValueError as exc:
+            raise SolveFailed(
+                f"GeeTest challenge {url}: {exc}", code="challenge_download", retry=True
+            ) from None
 
     async def _task_with_image(self, parked: Parked) -> dict[str, Any]:
         task, image_url = parked.plan.task, parked.plan.image_url

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin
 
 from scrapy_ucaptcha import inject, walls
 
@@ -50,6 +51,8 @@ class TaskPlan:
     image_url: str | None = None
     #: A cookie wall: the solution is this wall's cookie.
     wall: walls.CookieWall | None = None
+    #: GeeTest v3: the absolute URL a fresh ``gt``/``challenge`` is fetched from before each task.
+    challenge_url: str | None = None
 
 
 def plan_task(
@@ -99,11 +102,16 @@ def plan_task(
         )
     except (inject.InjectError, ValueError) as exc:
         raise PlanError(str(exc)) from None
+    challenge_url = None
+    if kind == "geetest_v3" and template.challenge_url:
+        page_url = response.url if response is not None else request.url
+        challenge_url = urljoin(page_url, template.challenge_url)
     return TaskPlan(
         task=task,
         inject=plan,
         kind=kind,
         image_url=challenge.image_url if challenge is not None else None,
+        challenge_url=challenge_url,
     )
 
 
@@ -253,10 +261,10 @@ def build_task(
         if params.get("risk_type"):
             init["riskType"] = params["risk_type"]
         task.setdefault("initParameters", init)
-    if kind == "geetest_v3" and not task.get("challenge"):
+    if kind == "geetest_v3" and not task.get("challenge") and not template.challenge_url:
         raise ValueError(
             "this GeeTest v3 page has no 'challenge' (its script fetches one): give the "
-            "template's task a fresh 'challenge'"
+            "template a 'challenge_url' that answers a fresh one"
         )
     if kind == "recaptcha_v2_invisible" or params.get("invisible"):
         task.setdefault("isInvisible", True)

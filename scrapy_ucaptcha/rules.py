@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from scrapy.http import TextResponse
@@ -48,7 +48,7 @@ def find_challenge(
     """Decide whether ``response`` is a challenge on ``template``'s URLs."""
     rules = template.detect
     if rules is None:
-        found = detect(response, detectors)
+        found = _completed(detect(response, detectors), template)
         # a token widget (with or without its site key) counts only on a wall; walls always do
         widget = found is not None and found.kind not in ChallengeKind.UNSOLVABLE
         if found is not None and widget and not _is_wall(response, found):
@@ -69,7 +69,7 @@ def find_challenge(
             )
         )
     if rules.builtin:
-        found = detect(response, detectors)
+        found = _completed(detect(response, detectors), template)
         if found is not None:
             return Finding(found)
     if marked or (not rules.builtin and rules.status is not None):
@@ -86,6 +86,19 @@ def find_challenge(
             )
         )
     return Finding()
+
+
+def _completed(found: Challenge | None, template: Template) -> Challenge | None:
+    """A GeeTest v3 page whose script fetches ``gt``/``challenge`` is solvable when the template
+    says where to fetch them (``challenge_url``)."""
+    if (
+        found is not None
+        and found.kind == ChallengeKind.GEETEST_V3
+        and not found.solvable
+        and template.challenge_url
+    ):
+        return replace(found, solvable=True)
+    return found
 
 
 def _is_wall(response: Response, challenge: Challenge) -> bool:

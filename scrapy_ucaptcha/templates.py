@@ -53,6 +53,7 @@ INJECT_MODES = ("auto", "form", "header", "cookie", "query", "json", "callable")
 SCOPES = ("request", "domain")
 _TEMPLATE_KEYS = {
     "task",
+    "challenge_url",
     "detect",
     "inject",
     "selectionMode",
@@ -128,6 +129,8 @@ class Template:
     scope: str = "request"
     solve: bool = True
     presolve: bool = False
+    #: GeeTest v3: where a fresh ``gt``/``challenge`` is fetched (JSON) before each task.
+    challenge_url: str | None = None
 
     @classmethod
     def parse(cls, pattern: str, raw: Any) -> Template:
@@ -160,7 +163,11 @@ class Template:
         for key in ("solve", "presolve"):
             if not isinstance(raw.get(key, False), bool):
                 raise ValueError(f"{where}: {key!r} must be True or False")
+        challenge_url = raw.get("challenge_url")
+        if challenge_url is not None and (not isinstance(challenge_url, str) or not challenge_url):
+            raise ValueError(f"{where}: 'challenge_url' must be a URL (absolute or page-relative)")
         return cls(
+            challenge_url=challenge_url,
             pattern=pattern,
             task=MappingProxyType(dict(task)),
             detect=_parse_detect(where, raw.get("detect")),
@@ -188,6 +195,9 @@ class Template:
             scope=other.scope if "scope" in override else self.scope,
             solve=other.solve if "solve" in override else self.solve,
             presolve=other.presolve if "presolve" in override else self.presolve,
+            challenge_url=other.challenge_url
+            if "challenge_url" in override
+            else self.challenge_url,
         )
 
 

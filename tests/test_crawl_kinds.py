@@ -4,7 +4,7 @@ SmartCaptcha and the AWS WAF CAPTCHA (solved), and of blocks no solve passes (ne
 from __future__ import annotations
 
 import pytest
-from crawling import crawl, environment, page, solved_stats
+from crawling import HOST, crawl, environment, page, solved_stats
 from scrapy.utils.defer import deferred_f_from_coro_f
 
 from scrapy_ucaptcha.testing.demo_site import SITEKEYS
@@ -89,3 +89,35 @@ async def test_geetest_v3_without_gt_and_challenge_on_the_page_is_not_paid() -> 
             "ucaptcha/unsolvable": 1,
         }
         assert env.sim.tasks == {}
+
+
+@deferred_f_from_coro_f
+async def test_geetest_v3_challenge_fetched_from_the_template_url_before_each_task() -> None:
+    async with environment() as env:
+        templates = {f"{HOST}/geetest3/xhr": {"challenge_url": "/geetest3/register"}}
+        result = await crawl(env, [page("/geetest3/xhr")], UCAPTCHA_TASKS=templates)
+        outcome = result.only("/geetest3/xhr")
+        assert outcome.error is None, outcome.error
+        assert outcome.status == 200
+        assert outcome.info is not None
+        assert result.stats == solved_stats(
+            kind="geetest_v3", task_type="GeeTestTaskProxyless", cost=COST
+        )
+        task = env.sim.tasks[outcome.info["task_id"]]
+        assert task.website_key == SITEKEYS["geetest_v3"]  # gt from the endpoint's answer
+        assert task.action  # the challenge the endpoint issued, bound into the solution
+        assert [h.path for h in env.site.log].count("/geetest3/register") == 1
+        assert env.site.counts()["token_accepted/geetest_v3_xhr"] == 1
+
+
+@deferred_f_from_coro_f
+async def test_a_challenge_url_that_answers_no_challenge_is_never_paid() -> None:
+    async with environment() as env:
+        templates = {f"{HOST}/geetest3/xhr": {"challenge_url": "/articles/captchas"}}
+        result = await crawl(
+            env, [page("/geetest3/xhr")], UCAPTCHA_TASKS=templates, UCAPTCHA_MAX_ATTEMPTS=2
+        )
+        assert result.only("/geetest3/xhr").error is not None
+        assert env.sim.tasks == {}
+        assert result.stats["ucaptcha/gave_up"] == 1
+        assert "ucaptcha/tasks/created" not in result.stats

@@ -203,3 +203,34 @@ def test_aws_waf_token_goes_into_its_cookie_by_default() -> None:
 def test_bad_inject_fields(inject: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Template.parse("*", {"inject": inject})
+
+
+def test_challenge_url_is_checked_and_lets_a_page_without_challenge_plan_a_task() -> None:
+    with pytest.raises(ValueError, match="'challenge_url' must be a URL"):
+        Template.parse("*", {"challenge_url": 5})
+    body = GEETEST_V3.replace(f", challenge: '{CHALLENGE}'", "")
+    task = task_of({"challenge_url": "/register"}, body)
+    assert "challenge" not in task  # fetched before each task
+
+
+def test_with_challenge_reads_the_register_answer() -> None:
+    from scrapy_ucaptcha.geetest import with_challenge
+
+    answer = json.dumps({"success": 1, "gt": GT, "challenge": CHALLENGE}).encode()
+    assert with_challenge({"type": "T"}, 200, answer) == {
+        "type": "T",
+        "gt": GT,
+        "challenge": CHALLENGE,
+    }
+    wrapped = json.dumps({"code": 0, "data": {"challenge": CHALLENGE}}).encode()
+    assert with_challenge({"gt": GT}, 200, wrapped)["challenge"] == CHALLENGE
+    for status, body, message in [
+        (500, answer, "HTTP 500"),
+        (200, b"<html>", "not JSON"),
+        (200, b"[1]", "not a JSON object"),
+        (200, b'{"gt": "x"}', "no challenge"),
+        (200, json.dumps({"challenge": CHALLENGE, "gt": "bad"}).encode(), "gt is malformed"),
+        (200, json.dumps({"challenge": CHALLENGE}).encode(), "neither the page"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            with_challenge({}, status, body)
