@@ -414,9 +414,23 @@ def pin_of(request: Request, user_agent: str | None) -> dict[str, str | None]:
     auth = request.headers.get(b"Proxy-Authorization")
     agent = request.headers.get(b"User-Agent")
     proxy = request.meta.get("proxy")
+    pinned_proxy = proxy if isinstance(proxy, str) and proxy else None
+    authorization = auth.decode("latin-1") if auth else None
+    if pinned_proxy is not None and "@" in pinned_proxy:
+        # not through HttpProxyMiddleware yet (a presolved request): pin what it would send,
+        # the proxy without its credentials and them in Proxy-Authorization
+        try:
+            parsed = Proxy.parse(pinned_proxy)
+        except ProxyError:
+            parsed = None
+        if parsed is not None:
+            pinned_proxy = f"{parsed.scheme}://{parsed.netloc}"
+            if parsed.login is not None:
+                pair = f"{parsed.login}:{parsed.password or ''}".encode("latin-1", "replace")
+                authorization = "Basic " + base64.b64encode(pair).decode("ascii")
     return {
-        "proxy": proxy if isinstance(proxy, str) and proxy else None,
-        "proxy_authorization": auth.decode("latin-1") if auth else None,
+        "proxy": pinned_proxy,
+        "proxy_authorization": authorization,
         "user_agent": user_agent or (agent.decode("latin-1") if agent else None),
     }
 

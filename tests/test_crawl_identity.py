@@ -12,9 +12,12 @@ import pytest
 from scrapy import Request
 from scrapy.utils.defer import deferred_f_from_coro_f
 
+from scrapy_ucaptcha.dialects import DIALECTS
 from scrapy_ucaptcha.errors import CaptchaSolveError
+from scrapy_ucaptcha.identity import proxied_type
 from scrapy_ucaptcha.testing.demo_site import DemoSiteConfig
 from scrapy_ucaptcha.testing.proxy import ForwardProxy, exit_for
+from scrapy_ucaptcha.testing.simulator import Fault, SimulatorConfig, SolveTime
 from tests.crawling import Env, Page, Result, crawl, environment, page
 
 LOGINS = {"alice": "prx-secret-alice7", "bob": "prx-secret-bob7"}
@@ -30,9 +33,12 @@ UA = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
 
 
 @asynccontextmanager
-async def proxied(**site: Any) -> AsyncIterator[tuple[Env, ForwardProxy]]:
-    config = DemoSiteConfig(pages=12, challenge_share=0.5, bind_identity=True, **site)
-    async with environment(site_config=config) as env, ForwardProxy(LOGINS) as proxy:
+async def proxied(dialect: str | None = None) -> AsyncIterator[tuple[Env, ForwardProxy]]:
+    config = DemoSiteConfig(pages=12, challenge_share=0.5, bind_identity=True)
+    sim = None
+    if dialect is not None:
+        sim = SimulatorConfig(solve_time={"*": SolveTime.fixed(0.05)}, dialect=dialect, seed=0)
+    async with environment(sim, config) as env, ForwardProxy(LOGINS) as proxy:
         yield env, proxy
 
 
@@ -85,6 +91,42 @@ async def test_each_task_carries_its_own_requests_proxy_and_user_agent() -> None
     assert "ucaptcha/identity/changed" not in result.stats
     # the proxy saw every request of the crawl, and only with good credentials
     assert {login for login, status in proxy.counts()} == {"alice", "bob"}
+
+
+@pytest.mark.parametrize("dialect", sorted(DIALECTS))
+@deferred_f_from_coro_f
+async def test_each_provider_gets_the_proxy_its_own_way(dialect: str) -> None:
+    """A proxy string for uCaptcha and CapSolver, the split fields for the others (the imitated
+    providers read nothing else), under each provider's proxied type name."""
+    async with proxied(dialect) as (env, proxy):
+        pages = guarded_pages(env, proxy)[:2]
+        result = await crawl(env, pages, UCAPTCHA_DIALECT=dialect, **IDENTITY_SETTINGS)
+    assert_delivered(result, pages)
+    expected = proxied_type(DIALECTS[dialect].task_types["recaptcha_v2"])
+    assert expected != DIALECTS[dialect].task_types["recaptcha_v2"]
+    assert [t.type for t in env.sim.tasks.values()] == [expected, expected]
+    assert {t.proxy_exit for t in env.sim.tasks.values()} == {exit_for("alice"), exit_for("bob")}
+
+
+@pytest.mark.parametrize(("dialect", "solved"), [("anticaptcha", False), ("ucaptcha", True)])
+@deferred_f_from_coro_f
+async def test_a_proxy_host_name(dialect: str, solved: bool) -> None:
+    """Anti-Captcha takes only IP addresses: a host name ends the request before any task;
+    uCaptcha takes it."""
+    async with proxied(dialect) as (env, proxy):
+        url = proxy.proxy_url("alice").replace("127.0.0.1", "localhost")
+        item = min(env.site.guarded_items)
+        pages = [page(f"/item/{item}", meta={"proxy": url})]
+        result = await crawl(env, pages, UCAPTCHA_DIALECT=dialect, **IDENTITY_SETTINGS)
+    outcome = result.only(pages[0].key)
+    if solved:
+        assert outcome.status == 200
+        assert [t.proxy_exit for t in env.sim.tasks.values()] == [exit_for("alice")]
+        return
+    assert isinstance(outcome.error, CaptchaSolveError)
+    assert outcome.error.code == "bad_proxy"
+    assert "host name" in str(outcome.error)
+    assert env.sim.tasks == {}
 
 
 @deferred_f_from_coro_f
@@ -237,3 +279,30 @@ async def test_a_private_proxy_is_refused_before_any_task() -> None:
     assert "private or local network" in str(error)
     assert "prx-secret" not in str(error)
     assert env.sim.tasks == {}
+
+
+@deferred_f_from_coro_f
+async def test_the_proxy_password_is_in_no_log_stat_or_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A DEBUG crawl through the proxy whose API quotes the task (proxy and all) back in an
+    error: the password is in no log line, stat, exception or repr; the address is."""
+    async with proxied() as (env, proxy):
+        env.sim.add_fault(
+            Fault(kind="error_code", endpoint="createTask", code="ERROR_BAD_PROXY", times=1)
+        )
+        pages = guarded_pages(env, proxy)[:2]
+        result = await crawl(env, pages, **IDENTITY_SETTINGS)
+    outcomes = [result.only(spec.key) for spec in pages]
+    errors = [o.error for o in outcomes if o.error is not None]
+    assert len(errors) == 1  # the request whose task was refused; the other one was solved
+    assert isinstance(errors[0], CaptchaSolveError)
+    assert "ERROR_BAD_PROXY" in str(errors[0])
+    quoted = [r.getMessage() for r in caplog.records if "(task: " in r.getMessage()]
+    assert quoted, "the quoted task reached the logs (scrubbed)"
+    assert all("***" in text and "127.0.0.1" in text for text in quoted)
+    texts = [caplog.text, repr(result.all_stats), *(f"{e!s} {e!r}" for e in errors)]
+    texts += [repr(env.sim.calls), repr(list(env.sim.tasks.values())), repr(proxy)]
+    for password in LOGINS.values():
+        for text in texts:
+            assert password not in text

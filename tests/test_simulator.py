@@ -290,7 +290,8 @@ async def test_lifecycle_idle_processing_ready() -> None:
 
 @deferred_f_from_coro_f
 async def test_balance_reserved_at_create_and_refunded_on_failure() -> None:
-    async with running() as sim:
+    # solves long enough that a loaded machine still reads the balance before the refund
+    async with running(fast_config(solve_time={"*": SolveTime.fixed(1.0)})) as sim:
         start = await balance(sim)
         assert start == 10.0
         task_id = (await create(sim)).json["taskId"]

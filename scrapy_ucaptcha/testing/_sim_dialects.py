@@ -7,6 +7,7 @@ rather than repeat it.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +36,8 @@ _CAPSOLVER_NAMES = frozenset(
     name
     for name in TASK_TYPES
     if name.startswith(("ReCaptcha", "HCaptchaTask", "AntiTurnstile")) and "Token" not in name
-) | {"ImageToTextTask"}
+) | {"ImageToTextTask", "DatadomeSliderTask", "AntiCloudflareTask", "AntiAwsWafTask"}
+_CAPSOLVER_NAMES |= {"AntiAwsWafTaskProxyLess"}
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,25 @@ class SimDialect:
     error_http: str = "ok"
     #: Extra fields of getBalance's answer.
     balance_extra: dict[str, Any] = field(default_factory=dict)
+    #: How a task gives its proxy: ``any`` (a ``proxy`` string or the split fields), or
+    #: ``fields`` (``proxyType``/``proxyAddress``/…; a ``proxy`` string alone is not read).
+    proxy_style: str = "any"
+    #: Whether ``proxyAddress`` must be an IP address (host names refused).
+    proxy_needs_ip: bool = False
+
+    def check_proxy(self, task: Any) -> str | None:
+        """Why this provider refuses the task's proxy, or None."""
+        if not isinstance(task, dict) or not ("proxy" in task or "proxyAddress" in task):
+            return None
+        if self.proxy_style == "fields" and "proxyAddress" not in task:
+            return "proxyType, proxyAddress and proxyPort are required for this task type"
+        address = task.get("proxyAddress")
+        if self.proxy_needs_ip and isinstance(address, str):
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                return "proxyAddress must be an IPv4/IPv6 address, not a host name"
+        return None
 
     def code(self, code: str) -> str:
         return self.codes.get(code, code)
@@ -116,6 +137,7 @@ SIM_DIALECTS: dict[str, SimDialect] = {
             types=_ANTICAPTCHA_NAMES,
             codes=_AC_CODES,
             error_ids="numeric",
+            proxy_style="fields",
         ),
         SimDialect(
             "anticaptcha",
@@ -131,6 +153,8 @@ SIM_DIALECTS: dict[str, SimDialect] = {
             codes=_AC_CODES,
             error_ids="numeric",
             balance_extra={"captchaCredits": 0},
+            proxy_style="fields",
+            proxy_needs_ip=True,
         ),
         SimDialect(
             "capsolver",
@@ -160,6 +184,8 @@ SIM_DIALECTS: dict[str, SimDialect] = {
             },
             types=_ANTICAPTCHA_NAMES,
             codes=_AC_CODES,
+            proxy_style="fields",
+            proxy_needs_ip=True,
         ),
     )
 }

@@ -355,7 +355,12 @@ class _SimulatorResource(Resource):
         if kind == "error_code":
             code = fault.code or "ERROR_BAD_PARAMETERS"
             status = fault.status or error_status(code)
-            return self._send(request, call, Answer(status, error_body(code)), render)
+            body = error_body(code)
+            task = (payload or {}).get("task")
+            if "PROXY" in code and isinstance(task, dict):
+                # as some providers do: the refused task, proxy credentials and all, quoted back
+                body["errorDescription"] += f" (task: {json.dumps(task, sort_keys=True)})"
+            return self._send(request, call, Answer(status, body), render)
         if kind == "rate_limit":
             request.setHeader(b"x-ratelimit-remaining", b"0")
             description = "Rate limit exceeded"

@@ -320,7 +320,8 @@ FAULT_KINDS: dict[str, str] = {
     "empty_body": "answer 200 with an empty body, unprocessed",
     "slow": "wait `delay` seconds, then process and answer normally (nothing if the client left)",
     "drop": "abort the TCP connection without an answer, unprocessed",
-    "error_code": "answer errorId 1 with `code` and HTTP `status` (default from the code table)",
+    "error_code": "answer errorId 1 with `code` and HTTP `status` (default from the code table); "
+    "a proxy error code quotes the task back, as some providers do",
     "rate_limit": "answer 429 ERROR_RATE_LIMIT with exhausted rate-limit headers, unprocessed",
     "late_answer": "process the request now, send its answer `delay` seconds later",
     "stuck": "the task stays `processing` until `Simulator.release()`",

@@ -386,6 +386,9 @@ class Simulator:
         known = self.dialect.types
         if known is not None and spec.type not in known:
             raise ApiError("TASK_NOT_SUPPORTED", f"Task type {spec.type!r} is not supported")
+        refused = self.dialect.check_proxy(payload.get("task"))
+        if refused is not None:
+            raise ApiError("ERROR_PROXY_FORMAT", refused)
         callback_url, mode, provider = check_options(payload)
         config = self.config
         cost = _money(config.cost_for(spec.type, spec.family))
