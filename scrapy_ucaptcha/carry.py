@@ -59,7 +59,7 @@ class UCaptchaCookieCarrier:
 def apply_carried_cookies(request: Request) -> None:
     """Put the cookies carried in ``request``'s meta into its ``cookies`` (CookiesMiddleware then
     stores them in this worker's jar and sends them)."""
-    carried = request.meta.pop(CARRY_KEY, None)
+    carried = request.meta.get(CARRY_KEY)  # kept: the page's answer may publish them
     if not isinstance(carried, list) or not carried:
         return
     cookies: list[dict[str, Any]] = []

@@ -7,6 +7,9 @@
   through the shared queue, given up), the lease ends. A graceful stop expires the worker's leases
   at once; a killed worker stops renewing them. Every worker reaps expired leases and crawls their
   requests again, so a stopped or killed worker loses nothing once its leases expire.
+* **Domain scope.** One worker at a time leads a (pattern, host) group's solve (a lock it renews);
+  when the answer shows the clearance works, the cookies it set are published with a new
+  generation, and every worker re-sends its followers with them.
 * **Budget.** ``UCAPTCHA_BUDGET`` is shared: :class:`RedisBudgetStore` keeps the figures of
   :class:`~scrapy_ucaptcha.budget.Budget` (spent, reserved for tasks in flight) for all workers,
   each change atomic.
@@ -18,14 +21,16 @@ reactor); times are Redis' own clock, so workers on other machines agree on leas
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from scrapy_ucaptcha.jobs import Jobs
 
-__all__ = ["Cluster", "LeaseKeeper", "RedisBudgetStore"]
+__all__ = ["Clearance", "Cluster", "LeaseKeeper", "RedisBudgetStore"]
 
 logger = logging.getLogger(__name__)
 
@@ -98,12 +103,48 @@ return {spent, tostring(reserved)}
 """
 
 
+# Domain scope. KEYS: lock; ARGV: owner, ttl_ms → 1 when this worker leads the group now
+_CLAIM = "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end return 0"
+# KEYS: lock; ARGV: owner, ttl_ms → 1 while this worker still leads
+_HOLD = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+# KEYS: group, lock; ARGV: cookies (JSON) → the new generation
+_PUBLISH = """
+local generation = redis.call('HINCRBY', KEYS[1], 'generation', 1)
+redis.call('HSET', KEYS[1], 'cookies', ARGV[1])
+redis.call('DEL', KEYS[2])
+return generation
+"""
+# KEYS: group, lock → {generation, cookies, locked}
+_CLEARANCE = """
+local found = redis.call('HMGET', KEYS[1], 'generation', 'cookies')
+return {tonumber(found[1] or '0'), found[2] or '[]', redis.call('EXISTS', KEYS[2])}
+"""
+
+
+@dataclass(frozen=True)
+class Clearance:
+    """A domain-scope group as the whole crawl sees it: how many clearances were granted, the
+    cookies the last one set (``Set-Cookie`` values), whether a worker is solving for it now."""
+
+    generation: int = 0
+    cookies: tuple[str, ...] = ()
+    solving: bool = False
+
+
 class RedisClient(Protocol):
     """What this module uses of ``redis.asyncio.Redis`` (an optional dependency)."""
 
     def eval(self, script: str, numkeys: int, *keys_and_args: Any) -> Awaitable[Any]: ...
 
     def zcard(self, name: str) -> Awaitable[int]: ...
+
+    def delete(self, *names: str) -> Awaitable[int]: ...
 
     async def aclose(self) -> None: ...
 
@@ -166,6 +207,40 @@ class Cluster:
     async def leased(self) -> int:
         """Requests waiting in any worker (or released and not reaped yet)."""
         return int(await self.redis.zcard(self.leases_key))
+
+    # --- domain scope ---------------------------------------------------------------------------
+
+    def _scope_keys(self, group: tuple[str, str]) -> list[str]:
+        name = f"{group[0]}|{group[1]}"
+        return [f"{self.prefix}:scope:{name}", f"{self.prefix}:scope-lock:{name}"]
+
+    async def claim(self, group: tuple[str, str], owner: str) -> bool:
+        """Lead ``group``'s next solve for the whole crawl, unless a worker already does."""
+        lock = self._scope_keys(group)[1]
+        return bool(await self.run(_CLAIM, [lock], [owner, self.lease_ms]))
+
+    async def hold(self, group: tuple[str, str], owner: str) -> bool:
+        """Extend ``owner``'s lead of ``group``; False when it has none any more."""
+        lock = self._scope_keys(group)[1]
+        return bool(await self.run(_HOLD, [lock], [owner, self.lease_ms]))
+
+    async def publish(self, group: tuple[str, str], cookies: Sequence[str]) -> int:
+        """The group's solve cleared the site: a new generation, with the cookies it set; the
+        lead ends. Return the generation."""
+        return int(await self.run(_PUBLISH, self._scope_keys(group), [json.dumps(list(cookies))]))
+
+    async def abandon(self, group: tuple[str, str]) -> None:
+        """The group's solve failed: the lead ends without a clearance."""
+        await self.redis.delete(self._scope_keys(group)[1])
+
+    async def clearance(self, group: tuple[str, str]) -> Clearance:
+        generation, cookies, locked = await self.run(_CLEARANCE, self._scope_keys(group), [])
+        try:
+            values = json.loads(cookies)
+        except ValueError:
+            values = []
+        carried = tuple(v for v in values if isinstance(v, str)) if isinstance(values, list) else ()
+        return Clearance(int(generation), carried, bool(locked))
 
     # --- budget ---------------------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ import asyncio
 import base64
 import logging
 import pickle
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
@@ -128,6 +128,7 @@ class UCaptchaMiddleware:
             else None
         )
         self._cluster_loop: asyncio.Task[None] | None = None
+        self._worker = LeaseKeeper.new_id()  # this worker, as a domain-scope group's leader
         self._leased = 0  # requests waiting in any worker, as Redis last said
         crawler.signals.connect(self._spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(self._request_scheduled, signal=signals.request_scheduled)
@@ -196,7 +197,7 @@ class UCaptchaMiddleware:
             self.stats.inc(keys.WIDGETS_IGNORED)
         if challenge is None:
             if state is not None:
-                self._answered(request, response, state)
+                await self._answered(request, response, state)
             return response
         self.stats.inc(keys.CHALLENGES)
         self.stats.inc(f"{keys.CHALLENGES}/{challenge.kind}")
@@ -215,6 +216,10 @@ class UCaptchaMiddleware:
             return response
         if state is not None and state.solution is not None:
             self._rejected(request, state)
+        if self.cluster is not None and template.scope == "domain":
+            resent = await self._join_crawl_scope(request, template, state, origin)
+            if resent is not None:
+                return resent
         return self._park_or_refuse(request, response, challenge, template, state, origin=origin)
 
     async def process_exception(
@@ -237,6 +242,7 @@ class UCaptchaMiddleware:
             assert state.group is not None
             # the leader's re-issued request failed: let the followers try on their own
             self._send(self.scope.retry_alone(state.group))
+            self._abandon_lead(state.group)
         self.stats.inc(keys.GAVE_UP)
         error = state.error(
             f"the request sent after the challenge failed to download: {exception!r}",
@@ -449,7 +455,8 @@ class UCaptchaMiddleware:
                     extra={"spider": spider},
                 )
                 self.stats.inc(keys.ABANDONED, dropped)
-            self._send(self.scope.stalled())
+            if self.cluster is None:  # in a distributed crawl, the leads' locks tell instead
+                self._send(self.scope.stalled())
         if self.waiting or self._leased:
             raise DontCloseSpider
         self._maybe_close()
@@ -593,6 +600,7 @@ class UCaptchaMiddleware:
         priority: int,
         error: CaptchaSolveError | None = None,
         origin: Request | None = None,
+        carry: Sequence[str] = (),
     ) -> None:
         """Crawl ``request`` again (re-issue, follower, failure), tracked until answered.
 
@@ -607,6 +615,8 @@ class UCaptchaMiddleware:
             meta[STATE_KEY] = state.to_meta()
         if error is not None:
             meta[ERROR_KEY] = error_to_meta(error)
+        if carry:
+            meta[CARRY_KEY] = list(carry)
         engine = self.crawler.engine
         if self._closed or engine is None:
             self.stats.inc(keys.ABANDONED)
@@ -643,9 +653,11 @@ class UCaptchaMiddleware:
             logger.warning("%s", failed, extra={"spider": self.crawler.spider})
             self._hand_back(origin or request, None, priority=priority, error=failed)
 
-    def _send(self, followers: list[Follower]) -> None:
+    def _send(self, followers: list[Follower], carry: Sequence[str] = ()) -> None:
         for follower in followers:
-            self._hand_back(follower.request, follower.state, priority=follower.request.priority)
+            self._hand_back(
+                follower.request, follower.state, priority=follower.request.priority, carry=carry
+            )
             self._unlease(follower.lease)
 
     def _fail_followers(self, followers: list[Follower], exc: CaptchaSolveError) -> None:
@@ -655,7 +667,7 @@ class UCaptchaMiddleware:
 
     # --- outcomes -------------------------------------------------------------------------------
 
-    def _answered(self, request: Request, response: Response, state: RequestState) -> None:
+    async def _answered(self, request: Request, response: Response, state: RequestState) -> None:
         """A request sent with a token (or after a clearance) got an answer that is no challenge."""
         if response.status >= 400:
             # Not the page (a 5xx after the site used the token, say): keep the state, so that
@@ -665,10 +677,15 @@ class UCaptchaMiddleware:
         request.meta.pop(STATE_KEY, None)
         if state.leads:
             assert state.group is not None
-            followers = self.scope.release(state.group, state.solution)
+            generation = None
+            carried = request.meta.get(CARRY_KEY)
+            cookies = [str(c) for c in carried] if isinstance(carried, list) else []
+            if self.cluster is not None:  # the clearance is the whole crawl's
+                generation = await self._publish(state.group, cookies)
+            followers = self.scope.release(state.group, state.solution, generation=generation)
             for follower in followers:  # the clearance is bound to the leader's identity: theirs
                 identity.pin(follower.request, _user_agent_of(state.solution))
-            self._send(followers)
+            self._send(followers, carry=cookies)
         if source is None:
             return
         self.stats.inc(keys.SOLVED)
@@ -710,6 +727,7 @@ class UCaptchaMiddleware:
         if parked.state.leads:
             assert parked.state.group is not None
             self._fail_followers(self.scope.fail(parked.state.group), exc)
+            self._abandon_lead(parked.state.group)
 
     # --- stop and shutdown ----------------------------------------------------------------------
 
@@ -791,6 +809,73 @@ class UCaptchaMiddleware:
 
     # --- distributed crawls -------------------------------------------------------------------
 
+    async def _join_crawl_scope(
+        self,
+        request: Request,
+        template: Template,
+        state: RequestState | None,
+        origin: Request | None,
+    ) -> Request | None:
+        """A domain-scope challenge in a distributed crawl: re-send the request with a clearance
+        another worker obtained since it was sent (return the marker); else make this worker
+        the group's leader for the whole crawl, or let the request follow the worker that is."""
+        assert self.cluster is not None
+        key = (template.pattern, urlsplit(request.url).netloc)
+        if state is not None and (state.presolve or (state.leads and state.group == key)):
+            return None
+        group = self.scope.group(key)
+        if group is not None and group.phase != "open":
+            return None  # follows the solve already under way here
+        try:
+            found = await self.cluster.clearance(key)
+            if found.generation > 0 and found.generation > (state.generation if state else -1):
+                base = state or RequestState(url=request.url, pattern=template.pattern)
+                resent = replace(base, role="follower", group=key, generation=found.generation)
+                self.stats.inc(keys.SHARED)
+                self._hand_back(
+                    origin or request, resent, priority=request.priority, carry=found.cookies
+                )
+                return _marker(request, "resent")
+            if await self.cluster.claim(key, self._worker):
+                return None  # leads: parked below
+        except Exception as exc:  # Redis down: the group is solved in this worker alone
+            logger.warning("Redis not reachable: %r", exc, extra={"spider": self.crawler.spider})
+            return None
+        group = self.scope.group(key)
+        if group is None or group.phase == "open":
+            self.scope.follow_remote(key)
+        return None
+
+    async def _publish(self, key: tuple[str, str], cookies: list[str]) -> int | None:
+        assert self.cluster is not None
+        try:
+            return await self.cluster.publish(key, cookies)
+        except Exception as exc:
+            logger.warning("Redis not reachable: %r", exc, extra={"spider": self.crawler.spider})
+            return None
+
+    def _abandon_lead(self, key: tuple[str, str] | None) -> None:
+        if self.cluster is not None and key is not None:
+            self._jobs.spawn(self.cluster.abandon(key))
+
+    async def _tend_scope(self) -> None:
+        """Groups whose clearance may come from another worker: re-send their followers once it
+        is published; let them try on their own when the lead ended without one."""
+        assert self.cluster is not None
+        for key in self.scope.led_here():
+            group = self.scope.group(key)
+            if group is not None and group.phase == "solving":
+                await self.cluster.hold(key, self._worker)
+        for key, group in self.scope.waiting_on_others():
+            found = await self.cluster.clearance(key)
+            if found.generation > group.generation:
+                released = self.scope.release(key, None, generation=found.generation)
+                self._send(released, carry=found.cookies)
+            elif not found.solving:
+                self._send(self.scope.retry_alone(key))
+            elif group.phase == "verifying":
+                await self.cluster.hold(key, self._worker)
+
     def _lease(self, lease: str | None, request: Request) -> None:
         """Write a waiting request to Redis under ``lease``, renewed while it waits here."""
         if lease is None or self._leases is None:
@@ -835,6 +920,7 @@ class UCaptchaMiddleware:
         while True:
             try:
                 await self._leases.renew()
+                await self._tend_scope()
                 for payload in await self.cluster.reap():
                     self._recover(spider, payload)
                 self._leased = await self.cluster.leased()

@@ -24,8 +24,9 @@ if TYPE_CHECKING:
 __all__ = ["DomainScope", "Follower", "Group", "GroupPhase", "Join"]
 
 #: ``open``: no solve running; ``solving``: the leader is parked; ``verifying``: the leader was
-#: re-issued with its token and its answer is awaited.
-GroupPhase = Literal["open", "solving", "verifying"]
+#: re-issued with its token and its answer is awaited; ``remote``: another worker of a distributed
+#: crawl leads the solve.
+GroupPhase = Literal["open", "solving", "verifying", "remote"]
 
 #: ``lead``: park the request and solve; ``follow``: it waits in the group; ``resend``: send it
 #: again at once with the clearance it missed.
@@ -102,14 +103,31 @@ class DomainScope:
         if group is not None and group.phase == "solving":
             group.phase = "verifying"
 
-    def release(self, key: GroupKey, solution: Solution | None) -> list[Follower]:
-        """The leader's answer is no challenge: a new clearance; re-send the followers."""
+    def release(
+        self, key: GroupKey, solution: Solution | None, *, generation: int | None = None
+    ) -> list[Follower]:
+        """The leader's answer is no challenge: a new clearance (number ``generation`` when the
+        crawl counts them, else the next one); re-send the followers."""
         group = self._groups.get(key)
         if group is None:
             return []
-        group.generation += 1
+        group.generation = generation if generation is not None else group.generation + 1
         group.solution = solution
         return self._reopen(group, shared=True)
+
+    def follow_remote(self, key: GroupKey) -> None:
+        """Another worker leads the group's solve: its requests here follow it."""
+        group = self._groups.setdefault(key, Group())
+        if group.phase == "open":
+            group.phase = "remote"
+
+    def waiting_on_others(self) -> list[tuple[GroupKey, Group]]:
+        """Groups whose clearance may come from another worker (it leads, or it answered our
+        leader's re-issue)."""
+        return [(k, g) for k, g in self._groups.items() if g.phase in ("remote", "verifying")]
+
+    def led_here(self) -> list[GroupKey]:
+        return [k for k, g in self._groups.items() if g.phase in ("solving", "verifying")]
 
     def retry_alone(self, key: GroupKey) -> list[Follower]:
         """The leader's re-issued request failed (or vanished): the followers try on their own.

@@ -131,15 +131,18 @@ class Cluster:
     settings: dict[str, Any]
     workers: list[Worker] = field(default_factory=list)
 
-    async def start_worker(self, name: str) -> Worker:
+    async def start_worker(
+        self, name: str, paths: list[str] | None = None, **settings: Any
+    ) -> Worker:
         out = self.tmp / f"{name}.jsonl"
         config = {
             "base": self.env.site.url,
-            "paths": self.paths,
+            "paths": self.paths if paths is None else paths,
             "out": str(out),
             "settings": {
                 "LOG_FILE": str(self.tmp / f"{name}.log"),
                 **self.settings,
+                **settings,
             },
         }
         process = await asyncio.create_subprocess_exec(
@@ -178,7 +181,7 @@ def worker_settings(env: Env, redis_url: str, **overrides: Any) -> dict[str, Any
         "UCAPTCHA_API_URL": env.sim.url,
         "UCAPTCHA_FIRST_POLL": 0.2,
         "UCAPTCHA_POLL_INTERVAL": 0.2,
-        "UCAPTCHA_LEASE_TIME": 4.0,
+        "UCAPTCHA_LEASE_TIME": 8.0,  # long enough for renewals on a loaded machine
         "DOWNLOADER_MIDDLEWARES": {
             "scrapy_ucaptcha.UCaptchaMiddleware": 585,
             "scrapy_ucaptcha.UCaptchaCookieCarrier": 650,

@@ -392,3 +392,25 @@ def _plain(value: object) -> bool:
 def round_trip(value: Any) -> Any:
     """``value`` pickled and read back, as a disk queue does."""
     return pickle.loads(pickle.dumps(value))  # noqa: S301  (data this test just wrote)
+
+
+def test_a_group_another_worker_leads_waits_for_its_published_generation() -> None:
+    scope = DomainScope()
+    scope.follow_remote(KEY)
+    follow = scope.join(KEY, Request("https://a.example/1"), state(), lease="L1")
+    assert follow.action == "follow"
+    assert [k for k, _ in scope.waiting_on_others()] == [KEY]
+    assert scope.led_here() == []
+    released = scope.release(KEY, None, generation=7)
+    assert [(f.state.generation, f.lease) for f in released] == [(7, "L1")]
+    group = scope.group(KEY)
+    assert group is not None
+    assert (group.phase, group.generation) == ("open", 7)
+    # a remote lead that ended without a clearance: the followers try on their own
+    scope.follow_remote(KEY)
+    scope.join(KEY, Request("https://a.example/2"), state())
+    assert [f.state.shared_from for f in scope.retry_alone(KEY)] == [None]
+    # a group led here is not taken over by a remote lead
+    assert scope.join(KEY, Request("https://a.example/3"), state(generation=7)).action == "lead"
+    scope.follow_remote(KEY)
+    assert scope.led_here() == [KEY]

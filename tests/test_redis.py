@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from crawling import environment
+from crawling import HOST, environment
 from redis_cluster import Cluster, redis_server, until, worker_settings
 from scrapy.utils.defer import deferred_f_from_coro_f
 
@@ -153,3 +153,38 @@ async def test_the_budget_is_shared_by_the_workers(tmp_path: Path) -> None:
             f"budget ${budget:.4f}: charged ${charged:.4f} for {len(running.env.sim.tasks)} "
             f"task(s), overshoot ${max(0.0, charged - budget):.4f}"
         )
+
+
+ZONE = [f"/zone/{n}" for n in range(1, 6)]
+
+
+@deferred_f_from_coro_f
+async def test_a_domain_scope_clearance_is_solved_once_for_the_whole_crawl(tmp_path: Path) -> None:
+    zone = {f"{HOST}/zone/*": {"scope": "domain"}}
+    async with cluster(tmp_path, UCAPTCHA_TASKS=zone) as running:
+        running.paths = ZONE
+        sim = running.env.sim
+        held = sim.add_fault(Fault(kind="stuck"))
+        # each worker its own queue (the rest shared), so that which worker meets which zone page
+        # is decided by the test: the first leads the solve, the second only follows it
+        first = await running.start_worker(
+            "a", ZONE[:2], SCHEDULER_QUEUE_KEY="%(spider)s:requests:a"
+        )
+        await until(lambda: first.parked() == 2 and len(sim.tasks) == 1, "the first worker leads")
+        second = await running.start_worker(
+            "b", ZONE[2:], SCHEDULER_QUEUE_KEY="%(spider)s:requests:b"
+        )
+        await until(lambda: second.parked() == 3, "the second worker's pages follow")
+        assert len(sim.tasks) == 1
+        sim.remove_fault(held)
+        sim.release()
+        await until(lambda: running.delivered() == len(ZONE), "every zone page delivered")
+        await running.stop_all()
+        assert_each_delivered_once(running)
+        assert len(sim.tasks) == 1
+        led, followed = first.stats(), second.stats()
+        assert led["ucaptcha/tasks/created"] == 1
+        assert "ucaptcha/tasks/created" not in followed
+        assert followed["ucaptcha/shared"] == 3
+        assert "ucaptcha/abandoned" not in led
+        assert "ucaptcha/abandoned" not in followed
