@@ -79,7 +79,7 @@ COSTS = {"recaptcha": 0.0045, "turnstile": 0.003, "hcaptcha": 0.002, "image": 0.
 
 
 @asynccontextmanager
-async def setup(
+async def connected(
     protocol: str, key: str = KEY, **kwargs: Any
 ) -> AsyncIterator[tuple[Simulator, ProtocolClient, list[str]]]:
     sim = Simulator(SimulatorConfig(solve_time={"*": SolveTime.fixed(0.0)}))
@@ -120,7 +120,7 @@ def test_clients_share_the_transport_and_the_interface() -> None:
 @pytest.mark.parametrize("kind", list(TASKS))
 @deferred_f_from_coro_f
 async def test_each_kind_is_solved_and_charged(protocol: str, kind: str) -> None:
-    async with setup(protocol) as (sim, client, calls):
+    async with connected(protocol) as (sim, client, calls):
         result = await solve(client, TASKS[kind])
         assert result.is_ready, result
         task = sim.tasks[str(result.task_id)]
@@ -142,7 +142,7 @@ async def test_each_kind_is_solved_and_charged(protocol: str, kind: str) -> None
 @pytest.mark.parametrize("protocol", ["2captcha-legacy", "deathbycaptcha"])
 @deferred_f_from_coro_f
 async def test_image_tasks(protocol: str) -> None:
-    async with setup(protocol) as (_, client, _):
+    async with connected(protocol) as (_, client, _):
         png = render_captcha_png(DEFAULT_SECRET, "K7P2X")
         result = await solve(
             client, {"type": "ImageToTextTask", "body": base64.b64encode(png).decode()}
@@ -153,7 +153,7 @@ async def test_image_tasks(protocol: str) -> None:
 
 @deferred_f_from_coro_f
 async def test_riskbypass_refuses_image_tasks_before_any_call() -> None:
-    async with setup("riskbypass") as (sim, client, calls):
+    async with connected("riskbypass") as (sim, client, calls):
         with pytest.raises(UCaptchaBadTaskError) as info:
             await client.create_task({"type": "ImageToTextTask", "body": "iVBORw0KGgo="})
         assert info.value.code == "TASK_NOT_SUPPORTED"
@@ -164,7 +164,7 @@ async def test_riskbypass_refuses_image_tasks_before_any_call() -> None:
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 @deferred_f_from_coro_f
 async def test_unknown_task_kinds_are_bad_tasks(protocol: str) -> None:
-    async with setup(protocol) as (_, client, calls):
+    async with connected(protocol) as (_, client, calls):
         with pytest.raises(UCaptchaBadTaskError):
             await client.create_task({"type": "DataDomeSliderTask", "websiteURL": PAGE})
         assert calls == []
@@ -173,7 +173,7 @@ async def test_unknown_task_kinds_are_bad_tasks(protocol: str) -> None:
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 @deferred_f_from_coro_f
 async def test_a_wrong_key_is_fatal(protocol: str) -> None:
-    async with setup(protocol, key="ucap_wrongkey0000000000000000000") as (sim, client, _):
+    async with connected(protocol, key="ucap_wrongkey0000000000000000000") as (sim, client, _):
         with pytest.raises(UCaptchaFatalError) as info:
             await client.get_balance()
         assert info.value.code == "ERROR_KEY_DOES_NOT_EXIST"
@@ -185,7 +185,7 @@ async def test_a_wrong_key_is_fatal(protocol: str) -> None:
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 @deferred_f_from_coro_f
 async def test_zero_balance_is_fatal(protocol: str) -> None:
-    async with setup(protocol) as (sim, client, _):
+    async with connected(protocol) as (sim, client, _):
         sim.set_balance(KEY, 0.0)
         assert await client.get_balance() == 0.0
         with pytest.raises(UCaptchaFatalError) as info:
@@ -197,7 +197,7 @@ async def test_zero_balance_is_fatal(protocol: str) -> None:
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 @deferred_f_from_coro_f
 async def test_a_missing_sitekey_is_a_bad_task(protocol: str) -> None:
-    async with setup(protocol) as (sim, client, _):
+    async with connected(protocol) as (sim, client, _):
         with pytest.raises(UCaptchaBadTaskError):
             await client.create_task({"type": "HCaptchaTaskProxyless", "websiteURL": PAGE})
         assert sim.tasks == {}
@@ -207,7 +207,7 @@ async def test_a_missing_sitekey_is_a_bad_task(protocol: str) -> None:
 @pytest.mark.parametrize("kind", ["fail", "fail_compat"])
 @deferred_f_from_coro_f
 async def test_failed_and_unknown_tasks_come_back_failed(protocol: str, kind: str) -> None:
-    async with setup(protocol) as (sim, client, _):
+    async with connected(protocol) as (sim, client, _):
         sim.add_fault(Fault(kind, times=1))
         result = await solve(client, TASKS["recaptcha_v2"])
         assert result.is_failed
@@ -234,7 +234,7 @@ async def test_failed_and_unknown_tasks_come_back_failed(protocol: str, kind: st
 )
 @deferred_f_from_coro_f
 async def test_transient_failures_are_retried(protocol: str, fault: dict[str, Any]) -> None:
-    async with setup(protocol) as (sim, client, calls):
+    async with connected(protocol) as (sim, client, calls):
         sim.config.rate_window = 0.05  # a 429 waits until the window's reset
         sim.add_fault(Fault(endpoint="getBalance", times=2, **fault))
         assert await client.get_balance() == 10.0
@@ -244,7 +244,7 @@ async def test_transient_failures_are_retried(protocol: str, fault: dict[str, An
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 @deferred_f_from_coro_f
 async def test_retries_are_bounded(protocol: str) -> None:
-    async with setup(protocol, max_retries=2) as (sim, client, calls):
+    async with connected(protocol, max_retries=2) as (sim, client, calls):
         sim.add_fault(Fault("http_error", endpoint="getBalance", status=502))
         with pytest.raises(UCaptchaRetryableError):
             await client.get_balance()
@@ -253,14 +253,14 @@ async def test_retries_are_bounded(protocol: str) -> None:
 
 @deferred_f_from_coro_f
 async def test_reports() -> None:
-    async with setup("2captcha-legacy") as (sim, client, calls):
+    async with connected("2captcha-legacy") as (sim, client, calls):
         result = await solve(client, TASKS["hcaptcha"])
         await client.feedback_task(result.task_id, invalid=True, message="rejected")
         await client.feedback_task(result.task_id, invalid=False, message="accepted")
         assert await client.report(result.task_id, accepted=False, family="hcaptcha")
         feedback = sim.tasks[str(result.task_id)].feedback
         assert [f["invalid"] for f in feedback] == [True, False, True]
-    async with setup("deathbycaptcha") as (sim, client, calls):
+    async with connected("deathbycaptcha") as (sim, client, calls):
         result = await solve(client, TASKS["hcaptcha"])
         assert sim.balance(KEY) == pytest.approx(10.0 - 0.002)
         await client.feedback_task(result.task_id, invalid=False, message="accepted")
@@ -273,7 +273,7 @@ async def test_reports() -> None:
             await client.feedback_task("nope", invalid=True, message="rejected")
         assert calls.count("feedbackTask") == 2  # not retried
         assert info.value.__class__.__name__ == "UCaptchaTaskDeadError"
-    async with setup("riskbypass") as (sim, client, calls):
+    async with connected("riskbypass") as (sim, client, calls):
         result = await solve(client, TASKS["hcaptcha"])
         assert not await client.report(result.task_id, accepted=False, family="hcaptcha")
         await client.feedback_task(result.task_id, invalid=True, message="rejected")
@@ -282,10 +282,10 @@ async def test_reports() -> None:
 
 @deferred_f_from_coro_f
 async def test_balance_units() -> None:
-    async with setup("deathbycaptcha", balance_per_usd=100) as (sim, client, _):
+    async with connected("deathbycaptcha", balance_per_usd=100) as (sim, client, _):
         sim.set_balance(KEY, 1250.0)  # as DeathByCaptcha answers: US cents
         assert await client.get_balance() == 12.5
-    async with setup("riskbypass", balance_per_usd=1000) as (sim, client, _):
+    async with connected("riskbypass", balance_per_usd=1000) as (sim, client, _):
         sim.set_balance(KEY, 5000.0)  # credits, $1 = 1000
         assert await client.get_balance() == 5.0
 
@@ -293,7 +293,7 @@ async def test_balance_units() -> None:
 @deferred_f_from_coro_f
 async def test_dbc_path_styles() -> None:
     for paths in ("ucaptcha", "deathbycaptcha"):
-        async with setup("deathbycaptcha", paths=paths) as (_, client, _):
+        async with connected("deathbycaptcha", paths=paths) as (_, client, _):
             result = await solve(client, TASKS["turnstile"])
             assert result.is_ready
     with pytest.raises(ValueError, match="paths"):
@@ -413,7 +413,7 @@ async def test_the_key_is_in_no_url_and_no_log(
         return await original(self, method, url, kwargs)
 
     monkeypatch.setattr(ApiTransport, "_http_call", recording)
-    async with setup(protocol) as (sim, client, _):
+    async with connected(protocol) as (sim, client, _):
         sim.add_fault(Fault("http_error", endpoint="createTask", status=503, times=1))
         sim.add_fault(Fault("fail", times=1))
         result = await solve(client, TASKS["recaptcha_v2"])
