@@ -25,6 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from statistics import NormalDist
 
+from scrapy_ucaptcha.planner import kind_for_task_type
+
 __all__ = ["PollPlanner", "PollSchedule", "SolveTimes", "prior_intervals"]
 
 #: Prior median solve time, in poll intervals, by what the task type asks for.
@@ -46,9 +48,7 @@ _NORMAL = NormalDist()
 
 def prior_intervals(task_type: str) -> float:
     """The default prior median of ``task_type``, in poll intervals."""
-    lowered = task_type.lower()
-    kind = "image" if "image" in lowered or "text" in lowered else "token"
-    return PRIOR_INTERVALS[kind]
+    return PRIOR_INTERVALS["image" if kind_for_task_type(task_type) == "image" else "token"]
 
 
 class SolveTimes:
