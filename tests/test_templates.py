@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from scrapy_ucaptcha.fields import FORM_FIELDS
 from scrapy_ucaptcha.templates import (
     DEFAULT_TASK_TYPES,
-    DEFAULT_TOKEN_FIELDS,
     INJECT_MODES,
     DetectRules,
     InjectSpec,
@@ -678,4 +678,4 @@ def test_every_default_task_type_maps_back_to_its_family() -> None:
 )
 def test_family_of(kind: str, family: str) -> None:
     assert family_of(kind) == family
-    assert family in DEFAULT_TOKEN_FIELDS
+    assert family in FORM_FIELDS
