@@ -22,7 +22,7 @@ from crawling import Env
 from scrapy_ucaptcha.testing.simulator import DEFAULT_API_KEY
 
 WORKER = Path(__file__).with_name("redis_worker.py")
-DEADLINE = 60.0  # seconds a condition may take before the test counts as hung
+HANG_GUARD = 60.0  # seconds a condition may take before the test counts as hung
 
 
 def redis_server_or_skip() -> str:
@@ -115,7 +115,7 @@ class Worker:
 
     async def wait(self) -> int:
         try:
-            return await asyncio.wait_for(self.process.wait(), DEADLINE)
+            return await asyncio.wait_for(self.process.wait(), HANG_GUARD)
         except TimeoutError:
             self.process.kill()
             await self.process.wait()
@@ -199,9 +199,9 @@ def worker_settings(env: Env, redis_url: str, **overrides: Any) -> dict[str, Any
 
 
 async def until(condition: Callable[[], bool], what: str) -> None:
-    """Wait until ``condition`` holds (the workers are other processes); fail after DEADLINE."""
+    """Wait until ``condition`` holds (the workers are other processes); fail after HANG_GUARD."""
     loop = asyncio.get_running_loop()
-    give_up = loop.time() + DEADLINE
+    give_up = loop.time() + HANG_GUARD
     while not condition():
         assert loop.time() < give_up, f"never happened: {what}"
         await asyncio.sleep(0.05)

@@ -436,10 +436,10 @@ class _ReleaseOnFirstEnd:
         env.sim.add_fault(Fault(kind="stuck", times=tasks))
         self.by: str | None = None
         self._reactor = get_reactor()
-        self._guard = self._reactor.callLater(guard, self._release, "guard")
+        self._guard = self._reactor.callLater(guard, lambda: self._release("guard"))
 
     def parsed(self, key: str) -> None:
-        self._reactor.callLater(0, self._release, key)
+        self._reactor.callLater(0, lambda: self._release(key))
 
     def _release(self, by: str) -> None:
         if self.by is not None:
@@ -518,11 +518,11 @@ async def test_a_refused_key_ends_the_tasks_in_flight_at_once() -> None:
             spider_kwargs={"on_parsed": held.parsed},
         )
         assert result.reason == "ucaptcha_error_key_does_not_exist"
-        codes = sorted(
+        codes = [
             error.code
             for error in (result.only(p).error for p in paths)
             if isinstance(error, CaptchaSolveError)
-        )
+        ]
         assert codes == ["ERROR_KEY_DOES_NOT_EXIST"] * 2
         assert result.stats["ucaptcha/tasks/created"] == 2
         assert result.stats["ucaptcha/gave_up"] == 2

@@ -9,7 +9,7 @@ import logging
 from typing import Any
 
 import pytest
-from crawling import HOST, Result, crawl, environment, page
+from crawling import HOST, Env, Result, crawl, environment, page
 from scrapy.utils.defer import deferred_f_from_coro_f
 
 from scrapy_ucaptcha import CaptchaSolveError, UCaptchaExtension
@@ -30,11 +30,11 @@ def counted(result: Result) -> dict[str, Any]:
     return {k: v for k, v in result.stats.items() if k not in TIME_KEYS}
 
 
-def guarded(env: Any) -> str:
+def guarded(env: Env) -> str:
     return f"/item/{min(env.site.guarded_items)}"
 
 
-def charged(env: Any) -> float:
+def charged(env: Env) -> float:
     """What the simulator kept of the balance: the tasks' cost, refunds deducted."""
     return round(10.0 - env.sim.balance(DEFAULT_API_KEY), 8)
 
@@ -280,7 +280,7 @@ async def test_the_budget_holds(protocol: str, priced: bool) -> None:
     """With a price table, or with nothing but the balance (tasks reserved at their estimate)."""
     async with environment() as env:
         paths = [f"/item/{i}" for i in sorted(env.site.guarded_items)[:3]]
-        prices = {"UCAPTCHA_PRICES": {"recaptcha_v2": 0.0045}} if priced else {}
+        prices: dict[str, Any] = {"UCAPTCHA_PRICES": {"recaptcha_v2": 0.0045}} if priced else {}
         result = await crawl(
             env,
             [page(p) for p in paths],

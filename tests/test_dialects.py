@@ -271,7 +271,7 @@ async def test_a_crawl_solves_each_kind_and_reports_a_rejected_token(dialect: st
         assert f"ucaptcha/cost_usd/{HOST}" in stats
 
 
-ACCEPTED = {
+ACCEPTED: dict[str, dict[str, str | None]] = {
     # dialect: where an accepted token of each page's task is reported (None: nowhere)
     "ucaptcha": {p: "feedbackTask" for p in ("item", "hcaptcha", "turnstile", "enterprise")},
     "2captcha": {p: "reportCorrect" for p in ("item", "hcaptcha", "turnstile", "enterprise")},

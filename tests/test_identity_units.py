@@ -131,11 +131,17 @@ def _sent(meta_proxy: str | None, agent: str = "UA/1") -> Request:
     return request
 
 
+def proxy_authorization(request: Request) -> str:
+    value = request.headers.get(b"Proxy-Authorization")
+    assert value is not None
+    return value.decode()
+
+
 def test_pin_of_a_request_as_it_came_back() -> None:
     request = _sent(f"http://alice:{PASSWORD}@93.184.216.34:3128")
     assert pin_of(request, None) == {
         "proxy": "http://93.184.216.34:3128",
-        "proxy_authorization": request.headers[b"Proxy-Authorization"].decode(),
+        "proxy_authorization": proxy_authorization(request),
         "user_agent": "UA/1",
     }
     assert pin_of(request, "Solver/UA")["user_agent"] == "Solver/UA"
@@ -147,10 +153,7 @@ def test_pin_of_a_presolved_request_has_no_credentials_in_the_url() -> None:
     )
     pinned = pin_of(request, None)
     assert pinned["proxy"] == "http://93.184.216.34:3128"
-    assert (
-        pinned["proxy_authorization"]
-        == _sent(request.meta["proxy"]).headers[b"Proxy-Authorization"].decode()
-    )
+    assert pinned["proxy_authorization"] == proxy_authorization(_sent(request.meta["proxy"]))
 
 
 def test_the_pin_undoes_a_rotator_and_a_user_agent_middleware() -> None:
@@ -284,6 +287,7 @@ def test_cookie_values(kind: str, solution: dict[str, Any], token: str, value: s
 def test_with_cookie_replaces_the_walls_own() -> None:
     request = Request("http://shop.example.com/", cookies={"datadome": "junk", "sid": "1"})
     new = with_cookie(request, "datadome", "good")
+    assert isinstance(new.cookies, list)
     assert sorted((c["name"], c["value"], c.get("path")) for c in new.cookies) == [
         ("datadome", "good", "/"),
         ("sid", "1", None),

@@ -32,7 +32,7 @@ if Version(scrapy.__version__) < Version("2.17"):
     )
 
 ZONE = [f"/zone/{n}" for n in range(1, 6)]
-DEADLINE = 20.0  # seconds a condition of these tests may take before it counts as hung
+HANG_GUARD = 20.0  # seconds a condition of these tests may take before it counts as hung
 
 
 class MarkingSpider(RecordingSpider):
@@ -54,9 +54,9 @@ class MarkingSpider(RecordingSpider):
 
 
 async def until(condition: Callable[[], bool], what: str) -> None:
-    """Wait (on the reactor's loop) until ``condition`` holds; fail after :data:`DEADLINE`."""
+    """Wait (on the reactor's loop) until ``condition`` holds; fail after :data:`HANG_GUARD`."""
     loop = asyncio.get_running_loop()
-    give_up = loop.time() + DEADLINE
+    give_up = loop.time() + HANG_GUARD
     while not condition():
         assert loop.time() < give_up, f"never happened: {what}"
         await asyncio.sleep(0.01)
@@ -108,12 +108,12 @@ async def run_to_the_end(env: Env, pages: Iterable[Page], **settings: Any) -> Re
 
 
 async def finish(crawler: Crawler, job: asyncio.Future[None]) -> None:
-    """Wait for the crawl to end; one that does not within :data:`DEADLINE` fails the test."""
-    done, _ = await asyncio.wait({job}, timeout=DEADLINE)
+    """Wait for the crawl to end; one that does not within :data:`HANG_GUARD` fails the test."""
+    done, _ = await asyncio.wait({job}, timeout=HANG_GUARD)
     if not done:
         await crawler.stop_async()
         await job
-    assert done, f"the crawl did not end within {DEADLINE:g} s (it hung)"
+    assert done, f"the crawl did not end within {HANG_GUARD:g} s (it hung)"
 
 
 def created(crawler: Crawler) -> int:

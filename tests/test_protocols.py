@@ -12,9 +12,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from scrapy.utils.defer import deferred_f_from_coro_f, maybe_deferred_to_future
+from scrapy.utils.defer import deferred_f_from_coro_f
 from twisted.web.resource import Resource
-from twisted.web.server import Request, Site
+from twisted.web.server import Request
 
 from scrapy_ucaptcha.client import CaptchaClient, TaskResult
 from scrapy_ucaptcha.errors import (
@@ -28,6 +28,7 @@ from scrapy_ucaptcha.protocols import (
     RiskByPassClient,
     TwoCaptchaLegacyClient,
 )
+from scrapy_ucaptcha.testing._serving import LoopbackServer
 from scrapy_ucaptcha.testing.simulator import (
     DEFAULT_API_KEY,
     Fault,
@@ -41,7 +42,12 @@ from scrapy_ucaptcha.transport import ApiTransport
 KEY = DEFAULT_API_KEY
 SITEKEY = "6Le-wvkSAAAAAPBMRTvw0Q4Muexq9bi0DJwx_mJ-"
 PAGE = "https://shop.example/login"
-FAST = {"timeout": 2.0, "backoff_base": 0.01, "backoff_max": 0.05, "retry_deadline": 5.0}
+FAST: dict[str, Any] = {
+    "timeout": 2.0,
+    "backoff_base": 0.01,
+    "backoff_max": 0.05,
+    "retry_deadline": 5.0,
+}
 CLIENTS: dict[str, type[ProtocolClient]] = {
     "2captcha-legacy": TwoCaptchaLegacyClient,
     "deathbycaptcha": DeathByCaptchaClient,
@@ -49,7 +55,7 @@ CLIENTS: dict[str, type[ProtocolClient]] = {
 }
 PROTOCOLS = list(CLIENTS)
 
-TASKS = {
+TASKS: dict[str, dict[str, Any]] = {
     "recaptcha_v2": {"type": "RecaptchaV2TaskProxyless", "websiteURL": PAGE, "websiteKey": SITEKEY},
     "recaptcha_v3": {
         "type": "RecaptchaV3TaskProxyless",
@@ -318,12 +324,13 @@ class Canned(Resource):
     isLeaf = True
 
     def __init__(self, answers: dict[str, list[tuple[int, bytes]]]) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self.answers = answers
         self.seen: list[tuple[str, str, bytes]] = []
 
     def render(self, request: Request) -> bytes:
         path = request.path.decode()
+        assert request.content is not None
         self.seen.append((request.method.decode(), request.uri.decode(), request.content.read()))
         status, body = self.answers[path].pop(0)
         request.setResponseCode(status)
@@ -332,15 +339,11 @@ class Canned(Resource):
 
 @asynccontextmanager
 async def serve(resource: Resource) -> AsyncIterator[str]:
-    from twisted.internet import reactor
-
-    site = Site(resource)
-    site.noisy = False
-    port = reactor.listenTCP(0, site, interface="127.0.0.1")
+    server = LoopbackServer(not_running="not serving", already_running="serving already")
     try:
-        yield f"http://127.0.0.1:{port.getHost().port}"
+        yield server.start(resource, 0, "127.0.0.1")
     finally:
-        await maybe_deferred_to_future(port.stopListening())
+        await server.stop()
 
 
 @deferred_f_from_coro_f

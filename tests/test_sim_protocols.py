@@ -289,7 +289,7 @@ async def test_dbc_round_trip(submit_path: str) -> None:
 @deferred_f_from_coro_f
 async def test_dbc_types_map_to_json_api_tasks() -> None:
     async with simulator(solve=60.0) as sim:
-        cases = [
+        cases: list[tuple[str, str, dict[str, Any]]] = [
             ("5", "token_params", {"googlekey": SITEKEY, "action": "a", "min_score": 0.3}),
             ("25", "token_enterprise_params", {"googlekey": SITEKEY}),
             ("7", "hcaptcha_params", {"sitekey": SITEKEY}),

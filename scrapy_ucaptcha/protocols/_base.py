@@ -164,6 +164,27 @@ class ProtocolClient(ApiTransport):
         self._secrets.update(task_secrets(task))
         return fields
 
+    # --- the interface: each protocol speaks these calls in its own way ------------------------
+
+    async def create_task(
+        self,
+        task: Mapping[str, Any],
+        *,
+        callback_url: str | None = None,
+        selection_mode: str | None = None,
+        provider: str | None = None,
+    ) -> TaskResult:
+        """Submit ``task``; it comes back pending with its id (``ready`` if solved at once)."""
+        raise NotImplementedError(f"{type(self).__name__} does not submit tasks")
+
+    async def get_task_result(self, task_id: TaskId) -> TaskResult:
+        """Poll ``task_id``: pending, ready with its solution, or failed."""
+        raise NotImplementedError(f"{type(self).__name__} does not poll tasks")
+
+    async def get_balance(self) -> float:
+        """The account's balance in USD."""
+        raise NotImplementedError(f"{type(self).__name__} does not read balances")
+
     # --- the kind of each task, for its solution's field names ---------------------------------
 
     def _remember(self, task_id: TaskId, family: str) -> None:
