@@ -14,7 +14,9 @@ from scrapy_ucaptcha.testing.simulator import DEFAULT_API_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS_MODULE = "benchmarks.project.settings"
+#: A crawl that runs longer than this is stopped (a hang): 30 minutes, or 50 ms a page if longer.
 CRAWL_TIMEOUT = 1800.0
+SECONDS_PER_PAGE_LIMIT = 0.05
 
 
 class CrawlError(RuntimeError):
@@ -64,7 +66,7 @@ def run_crawl(
             env=env,
             capture_output=True,
             text=True,
-            timeout=CRAWL_TIMEOUT,
+            timeout=max(CRAWL_TIMEOUT, pages * SECONDS_PER_PAGE_LIMIT),
             check=False,
         )
         if done.returncode != 0 or not result_file.exists():

@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -33,8 +34,16 @@ FULL = Params(
     overhead_runs=7,
     cap_variant=50,
 )
-#: The default run: smaller, to finish in a few minutes on 2 cores.
-QUICK = Params(overhead_pages=2000, load_pages=800, parked=3000, scale_pages=20_000, peer_pages=200)
+#: The default run: smaller, to finish in about ten minutes on 2 cores.
+QUICK = Params(
+    runs=2,
+    overhead_runs=3,
+    overhead_pages=2000,
+    load_pages=600,
+    parked=3000,
+    scale_pages=10_000,
+    peer_pages=100,
+)
 #: ``--smoke``: tiny, for CI (well under a minute); its figures mean nothing.
 SMOKE = Params(
     runs=1,
@@ -56,7 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
         "simulator, each in its own process on 127.0.0.1; every crawl is a real scrapy crawl.",
     )
     size = parser.add_mutually_exclusive_group()
-    size.add_argument("--full", action="store_true", help="the target sizes (about 13 minutes)")
+    size.add_argument(
+        "--full",
+        action="store_true",
+        help="the target sizes (100,000 pages in scenario 5: about an hour)",
+    )
     size.add_argument("--smoke", action="store_true", help="tiny sizes for CI, no timing value")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="JSON results file")
     parser.add_argument(
@@ -64,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=",".join(SCENARIOS),
         help=f"comma-separated subset of {','.join(SCENARIOS)} (load = scenarios 2 and 3)",
     )
-    parser.add_argument("--runs", type=int, help="alternating runs per variant (3)")
+    parser.add_argument("--runs", type=int, help="alternating runs per variant (2; 3 with --full)")
     parser.add_argument(
         "--overhead-runs", type=int, help="scenario 1 runs per variant (--runs; 7 with --full)"
     )
@@ -172,6 +185,8 @@ def code_version() -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # A terminated run stops its servers and crawls too (the finally clauses run on SystemExit).
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     chosen = [name.strip() for name in args.scenarios.split(",") if name.strip()]
     unknown = sorted(set(chosen) - set(SCENARIOS))
     if unknown:
