@@ -52,13 +52,14 @@ def _sitekey(request: Request, response: Response) -> str | None:
 def _with_token(request: Request, response: Response, token: str, task_id: str) -> Request:
     form = response.css("form")[0]
     data = form2request(form, {"g-recaptcha-response": token}, click=False)
-    return data.to_scrapy(
+    reissued: Request = data.to_scrapy(
         callback=request.callback,
         errback=request.errback,
         meta={**request.meta, INFO_KEY: {"task_id": task_id}},
         dont_filter=True,
         priority=request.priority + 100,
     )
+    return reissued
 
 
 class TwoCaptchaSync:
