@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from crawling import HOST, RecordingSpider, crawl, environment, page, settings_for
-from scrapy import Spider
+from scrapy import Request, Spider
 from scrapy.exceptions import CloseSpider
 from scrapy.http import Response
 from scrapy.utils.defer import deferred_f_from_coro_f
@@ -103,7 +103,7 @@ async def test_extension_closes_the_spider_on_a_refused_key(
         result = await crawl(
             env,
             [page("/")],
-            expect_all=False,
+            expect=(),
             UCAPTCHA_API_KEY="ucap_notakeythesimulatorknows0000",
             EXTENSIONS={UCaptchaExtension: 500},
         )
@@ -131,10 +131,11 @@ async def test_extension_logs_one_summary_line(caplog: pytest.LogCaptureFixture)
 class StopOnPlainPage(RecordingSpider):
     """Closes the crawl from the callback of a plain page, while challenges are still parked."""
 
-    def parse(self, response: Response, key: str) -> None:
-        super().parse(response, key)
+    def parse(self, response: Response, key: str) -> list[Request]:
+        followups = super().parse(response, key)
         if key == "plain":
             raise CloseSpider("test_stop")
+        return followups
 
 
 @deferred_f_from_coro_f
@@ -149,7 +150,7 @@ async def test_close_with_solves_pending_abandons_them_cleanly(
             env,
             [page(p) for p in challenged] + [page(plain, "plain", priority=-10)],
             spider_cls=StopOnPlainPage,
-            expect_all=False,
+            expect=(),
             CONCURRENT_REQUESTS=1,
         )
         assert result.reason == "test_stop"

@@ -403,7 +403,7 @@ async def test_fatal_account_error_closes_the_spider() -> None:
         result = await crawl(
             env,
             [page(p) for p in paths],
-            expect_all=False,
+            expect=(),
             CONCURRENT_REQUESTS=1,
             UCAPTCHA_MAX_CONCURRENT_TASKS=1,
         )
@@ -536,7 +536,7 @@ async def test_budget_reached_stops_new_tasks_and_closes() -> None:
         result = await crawl(
             env,
             [page(p) for p in paths],
-            expect_all=False,
+            expect=(),
             UCAPTCHA_BUDGET=0.006,  # one task fits at the estimate ($0.005), two do not
             UCAPTCHA_MAX_CONCURRENT_TASKS=1,
         )

@@ -11,19 +11,20 @@ import asyncio
 import itertools
 import logging
 import re
-from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections import Counter
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from crawling import (
+    HANG_GUARD,
     HOST,
     Env,
     HeldSolves,
     Page,
     RecordingSpider,
     Result,
+    crawl,
     environment,
     page,
     settings_for,
@@ -37,7 +38,6 @@ from scrapy.http import HtmlResponse, JsonRequest, Response
 from scrapy.utils.defer import deferred_f_from_coro_f
 from scrapy.utils.test import get_crawler
 from twisted.internet.error import ConnectionRefusedError as TxConnectionRefused
-from twisted.python.failure import Failure
 
 from scrapy_ucaptcha import CaptchaSolveError, ConfigError, UCaptchaMiddleware
 from scrapy_ucaptcha.middleware import ERROR_KEY, STATE_KEY
@@ -53,9 +53,6 @@ LOGIN_TASK = {
     "websiteKey": SITEKEYS["recaptcha_invisible"],
     "isInvisible": True,
 }
-#: Seconds after which a crawl counts as hung and is stopped. Only a guard against hanging the
-#: suite: no test depends on how fast anything runs (a loaded machine may be slow).
-HANG_GUARD = 120.0
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -107,77 +104,6 @@ def login(key: str, username: str = "demo") -> Page:
 
 def errors_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
-
-
-class EdgeSpider(RecordingSpider):
-    """A :class:`RecordingSpider` that can send more pages from a callback (``followups``: key →
-    pages) and whose ``ended[key]`` event is set when ``key`` reaches its callback or errback."""
-
-    def __init__(self, followups: dict[str, list[Page]] | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.followups = followups or {}
-        self.ended: defaultdict[str, asyncio.Event] = defaultdict(asyncio.Event)
-
-    def request_for(self, spec: Page) -> Request:
-        return spec.cls(
-            self.base + spec.path,
-            callback=self.parse,
-            errback=self.errback,
-            cb_kwargs={"key": spec.key},
-            **spec.kwargs,
-        )
-
-    def parse(self, response: Response, key: str) -> list[Request]:  # type: ignore[override]
-        super().parse(response, key)
-        self.ended[key].set()
-        return [self.request_for(spec) for spec in self.followups.get(key, ())]
-
-    def errback(self, failure: Failure) -> None:
-        super().errback(failure)
-        self.ended[failure.request.cb_kwargs["key"]].set()  # type: ignore[attr-defined]
-
-
-async def run(
-    env: Env,
-    pages: Iterable[Page],
-    *,
-    spider_cls: type[EdgeSpider] = EdgeSpider,
-    expect: Iterable[str] | None = None,
-    spider_kwargs: dict[str, Any] | None = None,
-    **settings: Any,
-) -> Result:
-    """Like ``crawling.crawl``, with a guard: a crawl that has not closed after ``HANG_GUARD``
-    seconds is stopped and fails the test. ``expect``: the keys that must end exactly once
-    (default: every page)."""
-    pages = list(pages)
-    crawler = get_crawler(spider_cls, settings_for(env, **settings))
-    job = asyncio.ensure_future(
-        crawler.crawl_async(base=env.site.url, pages=pages, **(spider_kwargs or {}))
-    )
-    done, _ = await asyncio.wait({job}, timeout=HANG_GUARD)
-    if not done:
-        await crawler.stop_async()
-        await job
-    result = _result(crawler)
-    assert done, f"the spider did not close within {HANG_GUARD:g} s (it hung)"
-    for key in [spec.key for spec in pages] if expect is None else expect:
-        result.only(key)
-    return result
-
-
-def _result(crawler: Crawler) -> Result:
-    spider = crawler.spider
-    assert isinstance(spider, RecordingSpider)
-    assert crawler.stats is not None
-    all_stats = crawler.stats.get_stats()
-    return Result(
-        stats={k: v for k, v in all_stats.items() if k.startswith("ucaptcha/")},
-        outcomes=dict(spider.outcomes),
-        reason=str(all_stats.get("finish_reason")),
-        spider=spider,
-        crawler=crawler,
-        all_stats=all_stats,
-    )
 
 
 class Interfere:
@@ -233,7 +159,7 @@ class Interfere:
             raise TxConnectionRefused("refused by a test rule")  # type: ignore[no-untyped-call]
         if action in ("hold", "wait"):
             edge = self.crawler.spider
-            assert isinstance(edge, EdgeSpider)
+            assert isinstance(edge, RecordingSpider)
             until = rule.get("until", "trigger")
             if action == "hold":
                 assert self.crawler.engine is not None
@@ -286,7 +212,7 @@ async def test_reissued_request_refused_once_is_retried_and_delivered_once() -> 
     async with environment() as env:
         path = guarded(env)[0]
         settings = rules({"stage": "request", **VERIFY, "action": "refuse", "times": 1})
-        result = await run(env, [page(path)], **settings)
+        result = await crawl(env, [page(path)], **settings)
         assert_content(result, path)
         assert fired(result)["0"] == 1
         assert result.all_stats["retry/count"] == 1
@@ -300,7 +226,7 @@ async def test_reissued_request_refused_without_retry_reaches_the_errback_once()
     async with environment() as env:
         path = guarded(env)[0]
         settings = rules({"stage": "request", **VERIFY, "action": "refuse"})
-        result = await run(env, [page(path)], RETRY_ENABLED=False, **settings)
+        result = await crawl(env, [page(path)], RETRY_ENABLED=False, **settings)
         error = result.only(path).error
         assert isinstance(error, CaptchaSolveError)
         assert error.code == "download_failed"
@@ -318,7 +244,7 @@ async def test_reissued_request_refused_every_time_keeps_its_ticket_through_retr
     async with environment() as env:
         path = guarded(env)[0]
         settings = rules({"stage": "request", **VERIFY, "action": "refuse"})
-        result = await run(env, [page(path)], RETRY_TIMES=2, **settings)
+        result = await crawl(env, [page(path)], RETRY_TIMES=2, **settings)
         error = solve_error(result, path)
         assert error.code == "download_failed"
         assert isinstance(error.__cause__, TxConnectionRefused)
@@ -352,7 +278,7 @@ async def test_reissue_the_engine_cannot_take_ends_in_the_errback_as_internal(
 ) -> None:
     async with environment() as env:
         path = guarded(env)[0]
-        result = await run(env, [page(path)], SCHEDULER=RefusingScheduler)
+        result = await crawl(env, [page(path)], SCHEDULER=RefusingScheduler)
         error = solve_error(result, path)
         assert error.code == "internal"
         assert "cannot store this request" in error.reason
@@ -372,7 +298,7 @@ async def test_reissued_request_answered_503_before_the_site_is_retried_and_deli
         settings = rules(
             {"stage": "request", **VERIFY, "action": "answer", "status": 503, "times": 1}
         )
-        result = await run(env, [page(path)], **settings)
+        result = await crawl(env, [page(path)], **settings)
         assert_content(result, path)
         assert result.only(path).info is not None
         assert result.stats["ucaptcha/solved"] == 1
@@ -387,7 +313,7 @@ async def test_reissued_request_answered_503_after_the_site_used_the_token_count
         settings = rules(
             {"stage": "response", **VERIFY, "action": "answer", "status": 503, "times": 1}
         )
-        result = await run(env, [page(path)], **settings)
+        result = await crawl(env, [page(path)], **settings)
         assert_content(result, path)
         assert result.stats["ucaptcha/tasks/created"] == 2
         assert result.stats["ucaptcha/solved"] == 1
@@ -402,7 +328,7 @@ async def test_a_duplicate_challenged_request_follows_dont_filter(dont_filter: b
     async with environment() as env:
         path = guarded(env)[0]
         twice = [page(path, key, dont_filter=dont_filter) for key in ("first", "second")]
-        result = await run(env, twice, expect=["first"])
+        result = await crawl(env, twice, expect=["first"])
         assert_content(result, "first")
         if dont_filter:  # each is solved with its own single-use token
             assert_content(result, "second")
@@ -417,7 +343,7 @@ async def test_a_duplicate_challenged_request_follows_dont_filter(dont_filter: b
 async def test_presolve_with_failing_tasks_reaches_the_errback_unsent() -> None:
     async with environment() as env:
         env.sim.add_fault(Fault(kind="fail"))
-        result = await run(env, [login("login")], UCAPTCHA_MAX_ATTEMPTS=2)
+        result = await crawl(env, [login("login")], UCAPTCHA_MAX_ATTEMPTS=2)
         error = solve_error(result, "login")
         assert error.code == "ERROR_CAPTCHA_UNSOLVABLE"
         assert error.attempts == 2
@@ -437,7 +363,7 @@ async def test_presolve_without_a_task_type_is_a_bad_template() -> None:
             **form_fields({"username": "demo"}),
             meta={"ucaptcha_task": {"presolve": True}},
         )
-        result = await run(env, [spec])
+        result = await crawl(env, [spec])
         assert solve_error(result, "login").code == "bad_template"
         assert env.sim.calls == []
         assert env.site.log == []
@@ -446,7 +372,7 @@ async def test_presolve_without_a_task_type_is_a_bad_template() -> None:
 @deferred_f_from_coro_f
 async def test_a_duplicate_presolved_request_is_filtered_before_paying() -> None:
     async with environment() as env:
-        result = await run(env, [login("first"), login("second")], expect=[])
+        result = await crawl(env, [login("first"), login("second")], expect=[])
         assert len(env.sim.tasks) == 1
         assert len([hit for hit in env.site.log if hit.path == "/login"]) == 1
         assert result.all_stats.get("dupefilter/filtered") == 1
@@ -459,7 +385,7 @@ async def test_template_presolve_solves_before_sending() -> None:
             "/login",
             **form_fields({"username": "demo", "password": "demo"}),
         )
-        result = await run(
+        result = await crawl(
             env,
             [spec],
             UCAPTCHA_TASKS={f"{HOST}/login": {"presolve": True, "task": LOGIN_TASK}},
@@ -486,7 +412,7 @@ async def test_presolve_form_inject_on_a_json_body_is_a_bad_template_before_payi
                 }
             },
         )
-        result = await run(env, [spec])
+        result = await crawl(env, [spec])
         assert solve_error(result, "api").code == "bad_template"
         assert env.sim.count("createTask") == 0
         assert errors_logged(caplog) == []
@@ -501,7 +427,7 @@ async def test_a_bad_ucaptcha_task_meta_is_logged_and_the_page_passed_on(
 ) -> None:
     async with environment() as env:
         path = guarded(env)[0]
-        result = await run(env, [page(path, meta={"ucaptcha_task": {"scope": "planet"}})])
+        result = await crawl(env, [page(path, meta={"ucaptcha_task": {"scope": "planet"}})])
         outcome = result.only(path)
         assert outcome.title is None  # the challenge page itself
         assert outcome.info is None
@@ -514,7 +440,7 @@ async def test_a_bad_ucaptcha_task_meta_is_logged_and_the_page_passed_on(
 async def test_a_rejected_form_post_is_verified_with_the_template_that_detected_it() -> None:
     async with environment() as env:
         env.sim.add_fault(Fault(kind="bad_token", times=1))
-        result = await run(
+        result = await crawl(
             env,
             [page("/invisible")],
             UCAPTCHA_TASKS={f"{HOST}/invisible": {"detect": {"css": "form#newsletter-form"}}},
@@ -534,7 +460,7 @@ async def test_builtin_false_without_a_website_key_is_refused_at_start() -> None
             "inject": {"mode": "header", "name": "X-Captcha-Token"},
         }
         settings = settings_for(env, UCAPTCHA_TASKS={f"{HOST}/api/*": template})
-        crawler = get_crawler(EdgeSpider, settings)
+        crawler = get_crawler(RecordingSpider, settings)
         with pytest.raises(ConfigError, match="UCAPTCHA_TASKS"):
             await crawler.crawl_async(base=env.site.url, pages=[page("/api/items?page=1")])
         assert env.sim.count("createTask") == 0
@@ -550,7 +476,7 @@ CAPTCHA_PNG = {"method": "GET", "path": "/captcha.png"}
 async def test_an_image_that_answers_404_gives_up_without_a_task() -> None:
     async with environment() as env:
         settings = rules({"stage": "request", **CAPTCHA_PNG, "action": "answer", "status": 404})
-        result = await run(
+        result = await crawl(
             env,
             [page("/image")],
             UCAPTCHA_TASKS=IMAGE_TEMPLATES,
@@ -571,7 +497,7 @@ async def test_an_image_download_network_error_is_an_image_download_failure(
 ) -> None:
     async with environment() as env:
         settings = rules({"stage": "request", **CAPTCHA_PNG, "action": "refuse"})
-        result = await run(
+        result = await crawl(
             env,
             [page("/image")],
             UCAPTCHA_TASKS=IMAGE_TEMPLATES,
@@ -592,7 +518,7 @@ async def test_an_image_download_network_error_is_an_image_download_failure(
 async def test_domain_leader_rejected_once_solves_again_and_serves_its_followers() -> None:
     async with environment() as env:
         env.sim.add_fault(Fault(kind="bad_token", times=1))
-        result = await run(env, [page(p) for p in ZONE], UCAPTCHA_TASKS=ZONE_TEMPLATES)
+        result = await crawl(env, [page(p) for p in ZONE], UCAPTCHA_TASKS=ZONE_TEMPLATES)
         for path in ZONE:
             assert_content(result, path)
         assert len(env.sim.tasks) == 2
@@ -605,7 +531,7 @@ async def test_domain_leader_rejected_once_solves_again_and_serves_its_followers
 async def test_domain_leader_whose_tasks_fail_fails_its_followers_with_one_task() -> None:
     async with environment() as env:
         env.sim.add_fault(Fault(kind="fail"))
-        result = await run(
+        result = await crawl(
             env, [page(p) for p in ZONE], UCAPTCHA_TASKS=ZONE_TEMPLATES, UCAPTCHA_MAX_ATTEMPTS=1
         )
         for path in ZONE:
@@ -618,7 +544,7 @@ async def test_domain_leader_whose_tasks_fail_fails_its_followers_with_one_task(
 async def test_domain_leader_giving_up_on_rejected_tokens_fails_its_followers() -> None:
     async with environment() as env:
         env.sim.add_fault(Fault(kind="bad_token"))
-        result = await run(
+        result = await crawl(
             env, [page(p) for p in ZONE], UCAPTCHA_TASKS=ZONE_TEMPLATES, UCAPTCHA_MAX_ATTEMPTS=1
         )
         assert result.stats["ucaptcha/shared"] >= 1
@@ -631,7 +557,7 @@ async def test_domain_leader_giving_up_on_rejected_tokens_fails_its_followers() 
 async def test_domain_leader_refused_on_reissue_lets_the_followers_solve() -> None:
     async with environment() as env:
         settings = rules({"stage": "request", **ZONE_VERIFY, "action": "refuse", "times": 1})
-        result = await run(
+        result = await crawl(
             env,
             [page(p) for p in ZONE],
             UCAPTCHA_TASKS=ZONE_TEMPLATES,
@@ -657,7 +583,7 @@ async def test_domain_leader_refused_on_reissue_lets_the_followers_solve() -> No
 async def test_domain_leader_reissue_dropped_releases_the_followers_when_idle() -> None:
     async with environment() as env:
         settings = rules({"stage": "scheduled", **ZONE_VERIFY, "action": "ignore", "times": 1})
-        result = await run(
+        result = await crawl(
             env, [page(p) for p in ZONE], expect=[], UCAPTCHA_TASKS=ZONE_TEMPLATES, **settings
         )
         ended = [p for p in ZONE if result.outcomes.get(p)]
@@ -675,7 +601,7 @@ async def test_domain_followers_end_when_the_reparked_leader_is_a_bad_template()
         env.sim.add_fault(Fault(kind="bad_token", times=1))
         # the leader's refusal page comes without its form
         settings = rules({"stage": "response", **ZONE_VERIFY, "action": "strip_form", "times": 1})
-        result = await run(
+        result = await crawl(
             env, [page(p) for p in ZONE], expect=[], UCAPTCHA_TASKS=ZONE_TEMPLATES, **settings
         )
         assert result.stats["ucaptcha/shared"] >= 1
@@ -698,7 +624,7 @@ async def test_domain_followers_end_when_solving_stops_while_the_leader_token_is
         # the leader's re-issued request waits until a reCAPTCHA page stopped the solver
         hold = {"stage": "request", **ZONE_VERIFY, "action": "hold", "times": 1}
         settings = rules({**hold, "trigger": guarded(env)[0]})
-        result = await run(
+        result = await crawl(
             env, [page(p) for p in ZONE], expect=[], UCAPTCHA_TASKS=ZONE_TEMPLATES, **settings
         )
         assert result.reason == "ucaptcha_error_zero_balance"
@@ -714,7 +640,7 @@ async def test_a_page_challenged_again_after_delivery_is_solved_again() -> None:
         path = guarded(env)[0]
         # the same page again, in a cookie jar without the clearance cookie
         again = page(path, "again", dont_filter=True, meta={"cookiejar": 2})
-        result = await run(
+        result = await crawl(
             env, [page(path, "first")], spider_kwargs={"followups": {"first": [again]}}
         )
         for key in ("first", "again"):
@@ -735,7 +661,7 @@ async def test_domain_request_answered_after_the_clearance_is_resent_with_it() -
         settings = rules(
             {"stage": "request", "path": "/zone/2", "action": "wait", "until": "/zone/1"}
         )
-        result = await run(
+        result = await crawl(
             env,
             [page("/zone/1", priority=1), page("/zone/2")],
             UCAPTCHA_TASKS=ZONE_TEMPLATES,
@@ -755,7 +681,7 @@ async def test_domain_request_answered_after_the_clearance_is_resent_with_it() -
 async def test_a_wall_served_with_503_is_solved_not_retried() -> None:
     async with environment(site_config=DemoSiteConfig(pages=20, challenge_status=503)) as env:
         path = guarded(env)[0]
-        result = await run(env, [page(path)])
+        result = await crawl(env, [page(path)])
         assert_content(result, path)
         assert "retry/count" not in result.all_stats
         assert result.stats["ucaptcha/solved"] == 1
@@ -766,7 +692,7 @@ async def test_a_stuck_task_times_out_and_reaches_the_errback() -> None:
     async with environment() as env:
         env.sim.add_fault(Fault(kind="stuck"))
         path = guarded(env)[0]
-        result = await run(env, [page(path)], UCAPTCHA_SOLVE_TIMEOUT=0.3, UCAPTCHA_MAX_ATTEMPTS=1)
+        result = await crawl(env, [page(path)], UCAPTCHA_SOLVE_TIMEOUT=0.3, UCAPTCHA_MAX_ATTEMPTS=1)
         error = solve_error(result, path)
         assert error.code == "solve_timeout"
         assert len(error.task_ids) == 1
@@ -783,7 +709,7 @@ async def test_budget_reached_while_requests_are_being_parked_fails_them_all() -
     async with environment() as env:
         # the first sign-in spends the budget; its callback sends three more at once
         more = [login(f"more{n}", f"user{n}") for n in range(3)]
-        result = await run(
+        result = await crawl(
             env,
             [login("first")],
             expect=["first", *[spec.key for spec in more]],
@@ -803,7 +729,7 @@ async def test_tasks_in_flight_at_a_budget_stop_are_waited_for_and_counted() -> 
     async with environment() as env:
         env.sim.add_fault(Fault(kind="stuck", times=1))
         paths = guarded(env, 3)
-        result = await run(
+        result = await crawl(
             env,
             [page(p) for p in paths],
             UCAPTCHA_BUDGET=0.007,  # room for two tasks at this estimate
@@ -827,7 +753,7 @@ async def test_the_last_rejected_token_is_reported_before_close() -> None:
         env.sim.add_fault(Fault(kind="bad_token"))
         env.sim.add_fault(Fault(kind="slow", endpoint="feedbackTask", delay=0.3))
         path = guarded(env)[0]
-        result = await run(env, [page(path)], UCAPTCHA_MAX_ATTEMPTS=1)
+        result = await crawl(env, [page(path)], UCAPTCHA_MAX_ATTEMPTS=1)
         assert solve_error(result, path).code == "max_attempts"
         assert result.stats["ucaptcha/tokens/rejected"] == 1
         assert result.stats.get("ucaptcha/feedback/invalid") == 1
@@ -838,7 +764,7 @@ async def test_the_last_rejected_token_is_reported_before_close() -> None:
 async def test_one_task_slot_solves_many_parked_requests_one_after_another() -> None:
     async with environment() as env:
         paths = guarded(env, 5)
-        result = await run(env, [page(p) for p in paths], UCAPTCHA_MAX_CONCURRENT_TASKS=1)
+        result = await crawl(env, [page(p) for p in paths], UCAPTCHA_MAX_CONCURRENT_TASKS=1)
         for path in paths:
             assert_content(result, path)
         tasks = sorted(env.sim.tasks.values(), key=lambda task: task.created_at)
@@ -851,7 +777,7 @@ async def test_one_task_slot_solves_many_parked_requests_one_after_another() -> 
 # --- closing while requests wait -----------------------------------------------------------------
 
 
-class CloseFromCallback(EdgeSpider):
+class CloseFromCallback(RecordingSpider):
     """The ``closer`` page's callback closes the spider as Ctrl-C does; with ``wait_for_handback``
     it then waits, keeping the close pending, until the middleware hands a request back to the
     engine (a re-issue or a failure)."""
@@ -897,7 +823,7 @@ async def test_close_while_parked_and_waiting_for_a_task_slot(
         env.sim.add_fault(Fault(kind="stuck"))
         paths = guarded(env, 3)
         closer = page(plain(env, 1)[0], "closer", priority=-10)
-        result = await run(
+        result = await crawl(
             env,
             [page(p, priority=10) for p in paths] + [closer],
             spider_cls=CloseFromCallback,
@@ -924,7 +850,7 @@ async def test_a_request_handed_back_while_closing_counts_as_abandoned(fault: st
             env.sim.add_fault(Fault(kind=fault))
         path = guarded(env)[0]
         closer = page(plain(env, 1)[0], "closer", priority=-10)
-        result = await run(
+        result = await crawl(
             env,
             [page(path, priority=10), closer],
             spider_cls=CloseWhileHandingBack,
@@ -953,7 +879,7 @@ async def test_one_concurrent_request_is_enough_for_challenges_and_plain_pages()
         # every solve is held until the last plain page is parsed: were a unit held meanwhile,
         # that would never happen
         held = HeldSolves(env, plain_pages)
-        result = await run(
+        result = await crawl(
             env,
             [page(p, priority=1) for p in challenged] + logins + [page(p) for p in plain_pages],
             spider_kwargs={"on_parsed": held.parsed},
@@ -976,7 +902,7 @@ async def test_one_concurrent_request_is_enough_for_challenges_and_plain_pages()
 async def test_hundreds_of_challenges_at_once() -> None:
     async with environment(site_config=DemoSiteConfig(pages=200, challenge_share=1.0)) as env:
         paths = guarded(env, 200)
-        result = await run(env, [page(p) for p in paths])
+        result = await crawl(env, [page(p) for p in paths])
         for path in paths:
             assert_content(result, path)
         assert result.stats["ucaptcha/solved"] == 200

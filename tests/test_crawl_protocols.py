@@ -189,7 +189,7 @@ async def test_a_wrong_key_closes_before_any_task(
         result = await crawl(
             env,
             [page(guarded(env))],
-            expect_all=False,
+            expect=(),
             UCAPTCHA_PROTOCOL=protocol,
             UCAPTCHA_API_KEY=key,
             EXTENSIONS={UCaptchaExtension: 500},
@@ -211,7 +211,7 @@ async def test_zero_balance_closes(protocol: str) -> None:
         result = await crawl(
             env,
             [page(p) for p in paths],
-            expect_all=False,
+            expect=(),
             UCAPTCHA_PROTOCOL=protocol,
             CONCURRENT_REQUESTS=1,
             UCAPTCHA_MAX_CONCURRENT_TASKS=1,
@@ -284,7 +284,7 @@ async def test_the_budget_holds(protocol: str, priced: bool) -> None:
         result = await crawl(
             env,
             [page(p) for p in paths],
-            expect_all=False,
+            expect=(),
             UCAPTCHA_PROTOCOL=protocol,
             UCAPTCHA_BUDGET=0.006,
             UCAPTCHA_MAX_CONCURRENT_TASKS=1,

@@ -12,12 +12,22 @@ from typing import Any
 
 import pytest
 import scrapy
-from crawling import HOST, Env, Page, RecordingSpider, Result, environment, page, settings_for
+from crawling import (
+    HOST,
+    Env,
+    Page,
+    RecordingSpider,
+    Result,
+    crawl,
+    environment,
+    finish,
+    page,
+    start_crawl,
+)
 from packaging.version import Version
 from scrapy import Request, signals
 from scrapy.crawler import Crawler
 from scrapy.utils.defer import deferred_f_from_coro_f
-from scrapy.utils.test import get_crawler
 
 from scrapy_ucaptcha.keep import FILENAME
 from scrapy_ucaptcha.state import PARK_KEY
@@ -62,21 +72,6 @@ async def until(condition: Callable[[], bool], what: str) -> None:
         await asyncio.sleep(0.01)
 
 
-def outcomes_of(crawler: Crawler) -> Result:
-    spider = crawler.spider
-    assert isinstance(spider, RecordingSpider)
-    assert crawler.stats is not None
-    stats = crawler.stats.get_stats()
-    return Result(
-        stats={k: v for k, v in stats.items() if k.startswith("ucaptcha/")},
-        outcomes=dict(spider.outcomes),
-        reason=str(stats.get("finish_reason")),
-        spider=spider,
-        crawler=crawler,
-        all_stats=stats,
-    )
-
-
 async def run_until_stopped(
     env: Env,
     pages: Iterable[Page],
@@ -85,8 +80,7 @@ async def run_until_stopped(
     **settings: Any,
 ) -> Result:
     """Crawl until ``ready`` holds, then stop as Ctrl-C (``shutdown``) or ``CloseSpider`` does."""
-    crawler = get_crawler(MarkingSpider, settings_for(env, **settings))
-    job = asyncio.ensure_future(crawler.crawl_async(base=env.site.url, pages=list(pages)))
+    crawler, job = start_crawl(env, pages, spider_cls=MarkingSpider, **settings)
     await until(lambda: crawler.spider is not None, "the spider opened")
     spider = crawler.spider
     assert isinstance(spider, MarkingSpider)
@@ -96,24 +90,11 @@ async def run_until_stopped(
     else:
         assert crawler.engine is not None
         await crawler.engine.close_spider_async(reason="closespider_test")
-    await finish(crawler, job)
-    return outcomes_of(crawler)
+    return await finish(crawler, job)
 
 
 async def run_to_the_end(env: Env, pages: Iterable[Page], **settings: Any) -> Result:
-    crawler = get_crawler(MarkingSpider, settings_for(env, **settings))
-    job = asyncio.ensure_future(crawler.crawl_async(base=env.site.url, pages=list(pages)))
-    await finish(crawler, job)
-    return outcomes_of(crawler)
-
-
-async def finish(crawler: Crawler, job: asyncio.Future[None]) -> None:
-    """Wait for the crawl to end; one that does not within :data:`HANG_GUARD` fails the test."""
-    done, _ = await asyncio.wait({job}, timeout=HANG_GUARD)
-    if not done:
-        await crawler.stop_async()
-        await job
-    assert done, f"the crawl did not end within {HANG_GUARD:g} s (it hung)"
+    return await crawl(env, pages, spider_cls=MarkingSpider, expect=(), **settings)
 
 
 def created(crawler: Crawler) -> int:

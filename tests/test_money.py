@@ -218,7 +218,7 @@ async def test_many_challenges_before_any_price_is_known_stay_within_the_budget(
         crawler_result = await crawl(
             env,
             [page(p) for p in paths],
-            expect_all=False,
+            expect=(),
             UCAPTCHA_DIALECT=dialect,
             UCAPTCHA_BUDGET=budget,
         )
