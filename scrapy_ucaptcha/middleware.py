@@ -13,10 +13,11 @@ The state has owners: the :class:`~scrapy_ucaptcha.parking.ParkingLot` (parked r
 tickets of requests handed back: the one place where a request ends), the
 :class:`~scrapy_ucaptcha.scope.DomainScope` (domain-scope groups), the pure
 :func:`~scrapy_ucaptcha.planner.plan_task` and, in a distributed crawl,
-:class:`~scrapy_ucaptcha.workers.Workers` (leases in Redis, clearances shared between workers). What travels in ``meta`` is plain data
-(:mod:`scrapy_ucaptcha.state`). Nothing is lost on the way: parked requests, domain-scope
-followers and tickets keep the spider open (``spider_idle``); whatever is left when the spider
-closes is counted as abandoned; an error after a request left the lot ends it in its errback.
+:class:`~scrapy_ucaptcha.workers.Workers` (leases in Redis, clearances shared between workers).
+What travels in ``meta`` is plain data (:mod:`scrapy_ucaptcha.state`). Nothing is lost on the
+way: parked requests, domain-scope followers and tickets keep the spider open (``spider_idle``);
+whatever is left when the spider closes is counted as abandoned; an error after a request left
+the lot ends it in its errback.
 """
 
 from __future__ import annotations
@@ -834,7 +835,7 @@ class UCaptchaMiddleware:
         self._lifecycle = "closed"
         await self.progress.stop()
         if self.workers is not None:
-            self.workers.stop_tending()
+            await self.workers.stop_tending(self.config.http_timeout)
         # what waits, taken before the jobs are cancelled (a cancelled job ends nothing)
         waiting = [parked.origin for parked in self.lot.leave_all()]
         waiting += [follower.request for follower in self.scope.take_followers()]
@@ -845,7 +846,7 @@ class UCaptchaMiddleware:
         await self._feedback.wait(self.config.http_timeout)
         reckoning = await self.solver.reckon_abandoned(self.config.http_timeout)
         if self.workers is not None:
-            await self.workers.close(spider, waiting, reckoning, self.config.http_timeout)
+            await self.workers.release(spider, waiting, reckoning, self.config.http_timeout)
         else:
             self._keep(spider, waiting, handed_back, reckoning)
         if self.callbacks is not None:
@@ -853,6 +854,8 @@ class UCaptchaMiddleware:
                 self.stats.inc(keys.CALLBACKS_UNKNOWN, self.callbacks.unknown)
             await self.callbacks.stop()
         await self.solver.finish()  # the last balance reconciliation, before the client closes
+        if self.workers is not None:  # after the last correction of the shared budget
+            await self.workers.aclose()
         await self.client.close()
 
     def _keep(
