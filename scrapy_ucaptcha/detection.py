@@ -168,6 +168,7 @@ def detect(
                     (triggers or statuses)
                     and triggers.isdisjoint(page.hits)
                     and response.status not in statuses
+                    and detector.needs_markers
                 ):
                     continue  # none of its markers: no call at all (most pages, most detectors)
                 found = detector.detect_page(page)

@@ -86,6 +86,8 @@ class Work:
         work = self
 
         class Counting(cls):  # type: ignore[valid-type,misc]
+            needs_markers = cls.needs_markers  # counts the calls, finds what cls finds
+
             def detect_page(self, page: Page) -> Challenge | None:
                 work.calls[f"detect_page/{self.name}"] += 1
                 return super().detect_page(page)  # type: ignore[no-any-return]

@@ -1,4 +1,4 @@
-"""Shared pieces of the challenge detectors: result types, the cheap pre-scan and page helpers."""
+"""Shared pieces of the challenge detectors: result types, the cheap pre-scan and page functions."""
 
 from __future__ import annotations
 
@@ -119,16 +119,16 @@ FRIENDLY_CAPTCHA: Final = b"frc-captcha"  # frc-captcha, friendlycaptcha
 MTCAPTCHA: Final = b"mtcaptcha"
 SMART_CAPTCHA: Final = b"smart-captcha"  # smart-captcha, smartcaptcha (Yandex)
 FUNCAPTCHA: Final = b"funcaptcha"
-ARKOSE: Final = b"arkoselabs.com"
+ARKOSE: Final = b"arkoselabs"  # arkoselabs.com, .cn or any other TLD
 PX_CAPTCHA: Final = b"px-captcha"  # px-captcha, px/captcha, captcha.px-cdn.net
 CAPTCHA_JS: Final = b"captcha.js"  # PerimeterX's /captcha.js, AWS WAF's captcha.js
 CAPTCHA_CONTAINER: Final = b"captcha-cont"  # AWS WAF's #captcha-container
 CAPTCHA_DELIVERY: Final = b"captcha-delivery"  # DataDome
-DATADOME_CAPTCHA: Final = b"datadome.co/captcha"  # also with a JSON-escaped slash
+DATADOME_CAPTCHA: Final = b"datadome.co/captcha"  # also escaped; any datadome.co URL
 CHK_CAPTCHA: Final = b"chk_captcha"  # Cloudflare's old captcha page
 GEETEST: Final = b"geetest"  # geetest.com, initGeetest
 CF_TURNSTILE: Final = b"cf-turnstile"  # the widget class, or the API script's URL
-CF_CHL: Final = b"cf-chl"  # _cf_chl_opt, __cf_chl_rt_tk, /cdn-cgi/l/chk_jschl
+CF_CHL: Final = b"cf-chl"  # _cf_chl_opt, __cf_chl_rt_tk, chk_jschl, the old jschl_vc form
 AWS_CHALLENGE_JS: Final = b"challenge.js"  # AWS WAF's challenge interstitial
 CF_ERROR: Final = b"cf-error-details"  # Cloudflare's error and block pages
 CLOUDPROXY: Final = b"cloudproxy"  # Sucuri CloudProxy's sucuri_cloudproxy_js
@@ -171,7 +171,8 @@ _OTHER_MARKERS: Final = {
     b"cf_chl": CF_CHL,
     b"cf-error-details": CF_ERROR,
     b"cloudproxy": CLOUDPROXY,
-    b"com": ARKOSE,  # only after "arkoselabs."
+    b"co": DATADOME_CAPTCHA,  # only after "datadome.": its captcha and interstitial URLs
+    b"chl": CF_CHL,  # only after "js": the old IUAM form's jschl_vc, jschl_answer
 }
 _SUFFIX_RE: Final = b"|".join(re.escape(s[len(b"captcha") :]) for s in _CAPTCHA_SUFFIXES)
 _PREFIX_RE: Final = b"|".join(
@@ -189,8 +190,8 @@ _PREFIX_RE: Final = b"|".join(
 _MARKERS_RE: Final = re.compile(
     rb"c(?:aptcha(?:(?:%s)(?:%s)?|%s)"
     % (_PREFIX_RE, _SUFFIX_RE, _SUFFIX_RE)
-    + rb"|h(?:allenges\.cloudflare\.com/turnstile|allenge\.js|k_jschl)|f[-_](?:turnstile|chl)"
-    rb"|f-error-details|loudproxy|om(?<=arkoselabs\.com))"
+    + rb"|h(?:allenges\.cloudflare\.com/turnstile|allenge\.js|k_jschl|l(?<=jschl))"
+    rb"|f[-_](?:turnstile|chl)|f-error-details|loudproxy|o(?<=datadome\.co))"
 )
 _PREFIX_TOKENS: Final = {name: token for name, (_, token) in _CAPTCHA_PREFIXES.items()}
 _TEXT_TOKENS: Final = {**_CAPTCHA_SUFFIXES, **_OTHER_MARKERS}
@@ -215,8 +216,8 @@ def xml_safe(text: str) -> str:
 def scan(response: TextResponse) -> frozenset[bytes]:
     """The markers found in ``response``'s raw body and headers (cheap; no parsing).
 
-    Its cost is one regex pass and one byte search over the first :data:`MAX_BODY_BYTES`, plus a
-    set entry per marker found (never more than one per 7 bytes of the body)."""
+    Its cost is one regex pass and two byte searches over the first :data:`MAX_BODY_BYTES`, plus a
+    set entry per distinct marker found."""
     body = response.body
     found = {(m.lastgroup, m[0]) for m in _MARKERS_RE.finditer(body, 0, MAX_BODY_BYTES)}
     hits = set()
@@ -228,6 +229,8 @@ def scan(response: TextResponse) -> frozenset[bytes]:
             hits.add(token)
     if body.find(b"eetest", 0, MAX_BODY_BYTES) >= 0:  # geetest.com, initGeetest
         hits.add(GEETEST)
+    if body.find(b"arkoselabs", 0, MAX_BODY_BYTES) >= 0:  # no "c" in it; hosts on any TLD
+        hits.add(ARKOSE)
     headers = response.headers
     if headers:
         _scan_headers(headers, hits)
@@ -628,9 +631,18 @@ class BaseDetector:
     #: The pre-scan markers (see :func:`scan`) at least one of which must be present.
     triggers: ClassVar[frozenset[bytes]] = frozenset()
     #: Response statuses on which the detector looks at a page that has none of its triggers.
-    #: :func:`~scrapy_ucaptcha.detection.detect` skips a detector with triggers or statuses when
-    #: the page matches neither, without calling :meth:`detect_page`.
     statuses: ClassVar[frozenset[int]] = frozenset()
+    #: Whether :meth:`detect_page` finds nothing on a page that has none of :attr:`triggers` and
+    #: whose status is not in :attr:`statuses`, so that
+    #: :func:`~scrapy_ucaptcha.detection.detect` may skip the call there. True for the
+    #: :meth:`detect_page` of this class; a subclass that overrides :meth:`detect_page` is called
+    #: on every page unless it sets this to True itself.
+    needs_markers: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "detect_page" in vars(cls) and "needs_markers" not in vars(cls):
+            cls.needs_markers = False
 
     def detect(self, response: Response) -> Challenge | None:
         if not isinstance(response, TextResponse):

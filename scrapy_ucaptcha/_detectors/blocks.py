@@ -29,6 +29,7 @@ class CloudflareBlockDetector(BaseDetector):
     name = "cloudflare_block"
     triggers = frozenset({CF_ERROR})
     statuses = frozenset({403, 429})
+    needs_markers = True  # detect_page looks at those statuses, nothing else
 
     def detect_page(self, page: Page) -> Challenge | None:
         if CF_ERROR not in page.hits:
@@ -69,6 +70,7 @@ class SucuriDetector(BaseDetector):
     name = "sucuri"
     triggers = frozenset({CLOUDPROXY})
     statuses = frozenset({403})  # the firewall blocks with 403
+    needs_markers = True  # detect_page looks at that status, nothing else
 
     def detect_page(self, page: Page) -> Challenge | None:
         if CLOUDPROXY in page.hits:
