@@ -862,7 +862,7 @@ class UCaptchaMiddleware:
         self._lifecycle = "closed"
         await self.progress.stop()
         if self.workers is not None:
-            self.workers.stop_tending()
+            await self.workers.stop_tending(self.config.http_timeout)
         # what waits, taken before the jobs are cancelled (a cancelled job ends nothing)
         waiting = [parked.origin for parked in self.lot.leave_all()]
         waiting += [follower.request for follower in self.scope.take_followers()]
@@ -873,7 +873,7 @@ class UCaptchaMiddleware:
         await self._feedback.wait(self.config.http_timeout)
         reckoning = await self.solver.reckon_abandoned(self.config.http_timeout)
         if self.workers is not None:
-            await self.workers.close(spider, waiting, reckoning, self.config.http_timeout)
+            await self.workers.release(spider, waiting, reckoning, self.config.http_timeout)
         else:
             self._keep(spider, waiting, handed_back, reckoning)
         if self.callbacks is not None:
@@ -881,6 +881,8 @@ class UCaptchaMiddleware:
                 self.stats.inc(keys.CALLBACKS_UNKNOWN, self.callbacks.unknown)
             await self.callbacks.stop()
         await self.solver.finish()  # the last balance reconciliation, before the client closes
+        if self.workers is not None:  # after the last correction of the shared budget
+            await self.workers.aclose()
         await self.client.close()
 
     def _keep(

@@ -19,6 +19,7 @@ import asyncio
 import logging
 import pickle
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
@@ -89,20 +90,33 @@ class Workers:
         #: Requests waiting in any worker, as Redis last said: the spider stays open for them.
         self.leased = 0
         self._tending: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        #: Leads ending in Redis: a claim of the same group waits for it, so that the end of an
+        #: old lead never deletes a new one of this worker.
+        self._abandoning: dict[tuple[str, str], asyncio.Task[bool]] = {}
 
     # --- life -----------------------------------------------------------------------------------
 
     def start(self, spider: Spider) -> None:
         self._tending = asyncio.ensure_future(self._tend(spider))
 
-    def stop_tending(self) -> None:
-        if self._tending is not None:
+    async def stop_tending(self, timeout: float) -> None:
+        """End the tending loop after its current step (a Redis call cancelled half-way could
+        lose the requests it was taking from Redis); cancelled after ``timeout`` seconds."""
+        self._stopping.set()
+        if self._tending is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(self._tending), timeout)
+        except asyncio.TimeoutError:
             self._tending.cancel()
+        except Exception:  # noqa: S110  (the loop logs its own errors)
+            pass
 
-    async def close(
+    async def release(
         self, spider: Spider, waiting: list[Request], reckoning: Reckoning, timeout: float
     ) -> None:
-        """This worker stops: its waiting requests go to the others, then Redis is closed."""
+        """This worker stops: its waiting requests go to the others."""
         released = await self.leases.release_all(timeout)
         if released:
             self.stats.inc(keys.RELEASED, released)
@@ -119,6 +133,9 @@ class Workers:
                 reckoning.pending,
                 extra={"spider": spider},
             )
+
+    async def aclose(self) -> None:
+        """Close Redis: after the last use of the shared budget."""
         await self.cluster.close()
 
     # --- leases ---------------------------------------------------------------------------------
@@ -164,18 +181,26 @@ class Workers:
         """Renew this worker's leases, tend its groups and take requests whose lease expired,
         every third of the lease time."""
         period = self.lease_time / 3
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self.leases.renew()
                 await self._tend_scope()
-                for payload in await self.cluster.reap():
+                if self._stopping.is_set():
+                    break
+                payloads = await self.cluster.reap()
+                if self._stopping.is_set():  # the engine takes no request any more: back
+                    entries = [(LeaseKeeper.new_id(), payload) for payload in payloads]
+                    await self.cluster.lease(entries, expired=True)
+                    break
+                for payload in payloads:
                     self._recover(spider, payload)
                 self.leased = await self.cluster.leased()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 logger.warning("Redis not reachable: %r", exc, extra={"spider": spider})
-            await asyncio.sleep(period)
+            with suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), period)
 
     def _recover(self, spider: Spider, payload: bytes) -> None:
         engine = self.crawler.engine
@@ -209,6 +234,10 @@ class Workers:
         key = (template.pattern, urlsplit(request.url).netloc)
         if state is not None and (state.presolve or (state.leads and state.group == key)):
             return False
+        ending = self._abandoning.get(key)
+        if ending is not None:
+            with suppress(Exception):
+                await asyncio.shield(ending)
         group = self.scope.group(key)
         if group is not None and group.phase != "open":
             return False  # follows the solve already under way here
@@ -235,14 +264,23 @@ class Workers:
     async def publish(self, key: tuple[str, str], cookies: list[str]) -> int | None:
         """Publish a group's clearance for the whole crawl: its generation (None: Redis down)."""
         try:
-            return await self.cluster.publish(key, cookies)
+            return await self.cluster.publish(key, cookies, self.worker_id)
         except Exception as exc:
             logger.warning("Redis not reachable: %r", exc, extra={"spider": self.crawler.spider})
             return None
 
     def abandon_lead(self, key: tuple[str, str] | None) -> None:
-        if key is not None:
-            self.jobs.spawn(self.cluster.abandon(key))
+        """This worker's lead of ``key`` ended without a clearance: end it in Redis too."""
+        if key is None:
+            return
+        ending = self.jobs.spawn(self.cluster.abandon(key, self.worker_id))
+        self._abandoning[key] = ending
+
+        def done(task: asyncio.Task[bool]) -> None:
+            if self._abandoning.get(key) is task:
+                del self._abandoning[key]
+
+        ending.add_done_callback(done)
 
     async def _tend_scope(self) -> None:
         """Groups whose clearance may come from another worker: re-send their followers once it
