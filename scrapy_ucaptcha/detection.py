@@ -121,7 +121,8 @@ DEFAULT_DETECTORS: Final[tuple[Detector, ...]] = tuple(cls() for cls in BUILTIN_
 
 def _gate(detectors: Sequence[Detector]) -> tuple[frozenset[bytes], frozenset[int]] | None:
     """Every marker and status any of ``detectors`` looks at, when each is a built-in-style
-    detector that needs one of its own (else None: some detector looks at every page)."""
+    detector that needs one of its own (else None: some detector looks at every page, such as
+    a subclass whose own ``detect_page`` does not declare ``needs_markers``)."""
     if not isinstance(detectors, tuple):
         return None
     try:
@@ -136,6 +137,8 @@ def _tuple_gate(detectors: tuple[Detector, ...]) -> tuple[frozenset[bytes], froz
     statuses: set[int] = set()
     for detector in detectors:
         if not isinstance(detector, BaseDetector) or not (detector.triggers or detector.statuses):
+            return None
+        if not detector.needs_markers:
             return None
         triggers |= detector.triggers
         statuses |= detector.statuses

@@ -10,6 +10,7 @@ must have let the page through. The pages: the fixtures, the real-page corpus, t
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,13 @@ import pytest
 from scrapy.http import HtmlResponse, TextResponse
 
 from scrapy_ucaptcha._detectors._core import BaseDetector, Page, scan
-from scrapy_ucaptcha.detection import BUILTIN_DETECTORS, Challenge, detect
+from scrapy_ucaptcha.detection import (
+    BUILTIN_DETECTORS,
+    DEFAULT_DETECTORS,
+    Challenge,
+    Detector,
+    detect,
+)
 from scrapy_ucaptcha.testing.hostile import hostile_pages
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -168,9 +175,12 @@ def _plain(body: bytes) -> HtmlResponse:
 def test_a_subclass_overriding_detect_page_is_called_without_its_triggers() -> None:
     assert scan(_plain(WALL)) == frozenset()
     assert TitleDetector.needs_markers is False
-    found = detect(_plain(WALL), [TitleDetector()])
-    assert found is not None
-    assert (found.kind, found.detector) == ("custom_wall", "title_wall")
+    # as a list, and as the tuple the middleware's settings give (with the built-in ones after it)
+    cases: list[Sequence[Detector]] = [[TitleDetector()], (TitleDetector(), *DEFAULT_DETECTORS)]
+    for detectors in cases:
+        found = detect(_plain(WALL), detectors)
+        assert found is not None
+        assert (found.kind, found.detector) == ("custom_wall", "title_wall")
 
 
 def test_a_subclass_that_declares_it_needs_markers_is_skipped_without_them() -> None:
@@ -187,6 +197,7 @@ def test_a_subclass_that_declares_it_needs_markers_is_skipped_without_them() -> 
     assert calls == []
     assert MarkedTitleDetector.needs_markers is True
     assert detect(_plain(WALL), [MarkedTitleDetector()]) is None
+    assert detect(_plain(WALL), (MarkedTitleDetector(), *DEFAULT_DETECTORS)) is None
 
 
 def test_the_built_in_detectors_need_markers() -> None:
