@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -12,15 +11,6 @@ from typing import Any
 def median(values: Iterable[float | None]) -> float | None:
     present = [v for v in values if v is not None]
     return statistics.median(present) if present else None
-
-
-def percentile(values: Iterable[float], pct: float) -> float | None:
-    """Nearest-rank percentile (None for no values)."""
-    ordered = sorted(values)
-    if not ordered:
-        return None
-    rank = max(1, math.ceil(len(ordered) * pct / 100))
-    return ordered[rank - 1]
 
 
 def mean(values: Sequence[float]) -> float | None:

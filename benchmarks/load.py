@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from benchmarks.common import Params, ScenarioResult, crawl, log, servers, summary
-from benchmarks.figures import mean, median, percentile
+from benchmarks.figures import mean, median
 from benchmarks.poll_floor import poll_floor
 from benchmarks.servers import Server, control
 from scrapy_ucaptcha.config import Config
+from scrapy_ucaptcha.stats import percentile
 
 #: UCAPTCHA_MAX_CONCURRENT_TASKS's default
 DEFAULT_TASK_CAP = Config.__dataclass_fields__["max_concurrent_tasks"].default
@@ -152,15 +153,15 @@ def api_figures(sim: Server, raw: dict[str, Any], poll: float) -> dict[str, Any]
         "polls_per_task_first_half": mean(early),
         "polls_per_task_second_half": mean(late),
         "polls_max": max(polls, default=None),
-        "solve_p50_s": percentile(solve_times, 50),
-        "solve_p95_s": percentile(solve_times, 95),
-        "lag_p50_s": percentile(lags, 50),
-        "lag_p95_s": percentile(lags, 95),
+        "solve_p50_s": percentile(sorted(solve_times), 50),
+        "solve_p95_s": percentile(sorted(solve_times), 95),
+        "lag_p50_s": percentile(sorted(lags), 50),
+        "lag_p95_s": percentile(sorted(lags), 95),
         "lag_max_s": max(lags, default=None),
-        "poller_lag_p50_s": percentile(poller_lags, 50),
+        "poller_lag_p50_s": percentile(sorted(poller_lags), 50),
         "poller_lag_floor_p50_s": floor.lag_p50_s if floor else None,
         "poller_lag_floor_calls": floor.calls_per_task if floor else None,
-        "reissue_lag_p50_s": percentile(reissue_lags, 50),
+        "reissue_lag_p50_s": percentile(sorted(reissue_lags), 50),
         "get_task_result_calls": sum(1 for c in calls if c["endpoint"] == "getTaskResult"),
     }
 

@@ -7,7 +7,7 @@ floor no poller can beat without knowing the solve times in advance.
 
 The schedules searched have the shape :mod:`scrapy_ucaptcha.polling` uses -- a first poll, then
 polls every ``gap`` seconds until a later point, then every poll interval -- over a grid of first
-polls (each a quantile of the solve times), gaps and ends. A free-form search over poll times
+polls (each a percentile of the solve times), gaps and ends. A free-form search over poll times
 (random local search, run while writing this module on log-normal solve times, sigma 0.5) found
 no schedule better than the best of this shape by more than 0.01 s of median lag.
 """
@@ -15,17 +15,18 @@ no schedule better than the best of this shape by more than 0.01 s of median lag
 from __future__ import annotations
 
 import bisect
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from scrapy_ucaptcha.stats import percentile
+
 __all__ = ["Floor", "poll_floor"]
 
-#: Grids of the search: the first poll and the end of the dense polls as quantiles of the solve
+#: Grids of the search: the first poll and the end of the dense polls as percentiles of the solve
 #: times, the gap between dense polls as a share of the poll interval.
-FIRST_QUANTILES = tuple(q / 100 for q in range(20, 96, 3))
+FIRST_PERCENTILES = tuple(range(20, 96, 3))
 GAPS = tuple(g / 100 for g in range(20, 151, 5))
-DENSE_ENDS = (0.8, 0.9, 0.95, 0.99)
+DENSE_ENDS = (80, 90, 95, 99)
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,10 @@ class Floor:
     dense_until_s: float
 
 
-def _quantile(ordered: Sequence[float], q: float) -> float:
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+def _at(ordered: Sequence[float], pct: float) -> float:
+    value = percentile(ordered, pct)
+    assert value is not None  # the solve times are never empty here
+    return value
 
 
 def _evaluate(
@@ -73,12 +76,12 @@ def poll_floor(
     if not ordered or interval <= 0:
         return None
     best: Floor | None = None
-    for q in FIRST_QUANTILES:
-        first = _quantile(ordered, q)
+    for pct in FIRST_PERCENTILES:
+        first = _at(ordered, pct)
         for share in GAPS:
             gap = share * interval
             for end in DENSE_ENDS:
-                until = max(first, _quantile(ordered, end))
+                until = max(first, _at(ordered, end))
                 lag, calls = _evaluate(ordered, first, gap, until, interval)
                 if calls <= max_calls and (best is None or lag < best.lag_p50_s):
                     best = Floor(lag, calls, first, gap, until)

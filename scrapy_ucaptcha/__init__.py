@@ -14,7 +14,9 @@ from scrapy_ucaptcha.config import Config, ConfigError
 from scrapy_ucaptcha.detection import Challenge, Detector
 from scrapy_ucaptcha.dialects import DIALECTS, Dialect
 from scrapy_ucaptcha.errors import (
+    ApiErrorCode,
     CaptchaSolveError,
+    SolveErrorCode,
     UCaptchaBadTaskError,
     UCaptchaError,
     UCaptchaFatalError,
@@ -28,18 +30,35 @@ from scrapy_ucaptcha.extension import UCaptchaExtension
 from scrapy_ucaptcha.httpcache import UCaptchaCachePolicy
 from scrapy_ucaptcha.identity import UCaptchaIdentityMiddleware
 from scrapy_ucaptcha.middleware import UCaptchaMiddleware
+from scrapy_ucaptcha.vocabulary import (
+    CaptchaKind,
+    ChallengeKindName,
+    InjectMode,
+    Scope,
+    SelectionMode,
+    TaskKind,
+    WallKind,
+)
 
 __all__ = [
     "DIALECTS",
     "Addon",
+    "ApiErrorCode",
     "CaptchaClient",
+    "CaptchaKind",
     "CaptchaSolveError",
     "Challenge",
+    "ChallengeKindName",
     "Config",
     "ConfigError",
     "Detector",
     "Dialect",
+    "InjectMode",
     "RateLimit",
+    "Scope",
+    "SelectionMode",
+    "SolveErrorCode",
+    "TaskKind",
     "TaskResult",
     "TaskStatus",
     "UCaptchaBadTaskError",
@@ -56,5 +75,6 @@ __all__ = [
     "UCaptchaRetryableError",
     "UCaptchaTaskDeadError",
     "UCaptchaTimeoutError",
+    "WallKind",
     "__version__",
 ]

@@ -26,6 +26,7 @@ from scrapy_ucaptcha.errors import (
     UCaptchaTaskDeadError,
     error_for,
 )
+from scrapy_ucaptcha.fields import SOLUTION_TOKEN_KEYS
 from scrapy_ucaptcha.identity import task_secrets
 from scrapy_ucaptcha.transport import (
     DEFAULT_API_URL,
@@ -53,17 +54,6 @@ logger = logging.getLogger(__name__)
 
 #: Task ids are opaque: UUID strings at uCaptcha, integers at some compatible providers.
 TaskId: TypeAlias = "str | int"
-
-#: Solution fields that hold the token (or answer), in the order they are looked for.
-TOKEN_FIELDS = (
-    "gRecaptchaResponse",
-    "token",
-    "text",
-    "cookie",
-    "captcha_output",
-    "code",
-    "validate",  # GeeTest v3
-)
 
 
 def truncate_token(token: str | None, keep: int = 12) -> str:
@@ -113,7 +103,7 @@ class TaskResult:
     @property
     def token(self) -> str | None:
         """The solution's token or answer text, whichever field the task type uses."""
-        for name in TOKEN_FIELDS:
+        for name in SOLUTION_TOKEN_KEYS:
             value = self.solution.get(name)
             if isinstance(value, str) and value:
                 return value

@@ -103,8 +103,16 @@ return {spent, tostring(reserved)}
 """
 
 
-# Domain scope. KEYS: lock; ARGV: owner, ttl_ms → 1 when this worker leads the group now
-_CLAIM = "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end return 0"
+# Domain scope. KEYS: lock; ARGV: owner, ttl_ms → 1 when this worker leads the group now (it
+# took the lock, or held it already: two of its requests met the challenge at the same time)
+_CLAIM = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
 # KEYS: lock; ARGV: owner, ttl_ms → 1 while this worker still leads
 _HOLD = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -215,7 +223,13 @@ class Cluster:
         return [f"{self.prefix}:scope:{name}", f"{self.prefix}:scope-lock:{name}"]
 
     async def claim(self, group: tuple[str, str], owner: str) -> bool:
-        """Lead ``group``'s next solve for the whole crawl, unless a worker already does."""
+        """Lead ``group``'s next solve for the whole crawl, unless another worker already does.
+
+        True for ``owner`` again while it leads: requests of one worker challenged at the same
+        time all claim before any of them has joined the group in the worker, and whichever
+        claim answers first must not take the others' lock for another worker's (they would all
+        wait for a solve that nobody runs until the lock expired).
+        """
         lock = self._scope_keys(group)[1]
         return bool(await self.run(_CLAIM, [lock], [owner, self.lease_ms]))
 

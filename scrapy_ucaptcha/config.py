@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from scrapy.exceptions import NotConfigured
@@ -24,7 +24,8 @@ from scrapy_ucaptcha.protocols import (
     RiskByPassClient,
     TwoCaptchaLegacyClient,
 )
-from scrapy_ucaptcha.templates import DEFAULT_TASK_TYPES, SELECTION_MODES, TemplateSet
+from scrapy_ucaptcha.templates import DEFAULT_TASK_TYPES, TemplateSet
+from scrapy_ucaptcha.vocabulary import SELECTION_MODES, SelectionMode
 
 if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["SELECTION_MODES", "Config", "ConfigError"]
 
 _MISSING = object()
+_Name = TypeVar("_Name", bound=str)
 
 
 class ConfigError(ValueError):
@@ -63,7 +65,7 @@ class Config:
     prices: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     price_estimates: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     balance_interval: float = 60.0
-    selection_mode: str | None = None
+    selection_mode: SelectionMode | None = None
     provider: str | None = None
     feedback: bool = True
     feedback_accepted: bool = True
@@ -139,12 +141,7 @@ class Config:
             templates = TemplateSet.from_setting(reader.mapping("UCAPTCHA_TASKS"))
         except ValueError as exc:
             raise ConfigError(f"UCAPTCHA_TASKS: {exc}") from None
-        selection_mode = reader.optional_string("UCAPTCHA_SELECTION_MODE")
-        if selection_mode is not None and selection_mode not in SELECTION_MODES:
-            raise ConfigError(
-                f"UCAPTCHA_SELECTION_MODE must be one of {', '.join(SELECTION_MODES)}, "
-                f"got {selection_mode!r}"
-            )
+        selection_mode = reader.choice("UCAPTCHA_SELECTION_MODE", SELECTION_MODES)
         callback_url, callback_listen = reader.callbacks()
         protocol = reader.string("UCAPTCHA_PROTOCOL", CREATE_TASK)
         if protocol not in (CREATE_TASK, *PROTOCOLS):
@@ -310,6 +307,16 @@ class _Reader:
         if not isinstance(value, str):
             raise ConfigError(f"{name} must be a string, got {value!r}")
         return value.strip()
+
+    def choice(self, name: str, choices: tuple[_Name, ...]) -> _Name | None:
+        """One of ``choices`` (surrounding spaces ignored), or None when unset."""
+        value = self.optional_string(name)
+        if value is None:
+            return None
+        for choice in choices:
+            if choice == value:
+                return choice
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
 
     def mapping(self, name: str) -> Mapping[str, Any]:
         value = self._raw(name)

@@ -19,15 +19,24 @@ challenge could not be solved.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, Final, Literal, TypeGuard, get_args
 
 from scrapy.exceptions import IgnoreRequest
 
 __all__ = [
+    "CODE_ACTIONS",
+    "SOLVE_ERROR_CODES",
     "TASKS_SURVIVE_CODES",
+    "ApiErrorCode",
+    "BadTaskCode",
     "CaptchaSolveError",
     "ErrorAction",
+    "FatalCode",
+    "RetryCode",
+    "SolveErrorCode",
+    "TaskDeadCode",
     "UCaptchaBadTaskError",
     "UCaptchaError",
     "UCaptchaFatalError",
@@ -38,6 +47,7 @@ __all__ = [
     "UCaptchaTimeoutError",
     "classify",
     "error_for",
+    "is_known_code",
     "tasks_survive",
 ]
 
@@ -51,82 +61,120 @@ class ErrorAction(enum.Enum):
     TASK_DEAD = "task_dead"
 
 
-_F, _B, _R, _D = ErrorAction.FATAL, ErrorAction.BAD_TASK, ErrorAction.RETRY, ErrorAction.TASK_DEAD
+# The API error codes known here (uCaptcha's own and those compatible providers pass through),
+# by what a caller should do about them. An answer may carry other codes (:func:`classify`), so
+# ``UCaptchaError.code`` is a ``str``.
 
-#: Known codes (uCaptcha's own and those compatible providers pass through) and their action.
-CODE_ACTIONS: dict[str, ErrorAction] = {
+#: The account or key cannot work: :class:`UCaptchaFatalError`.
+FatalCode = Literal[
     # uCaptcha
-    "ERROR_KEY_DOES_NOT_EXIST": _F,
-    "ERROR_WRONG_USER_KEY": _F,
-    "ERROR_ZERO_BALANCE": _F,
-    "ERROR_PAGEURL": _B,
-    "ERROR_SITEKEY": _B,
-    "ERROR_BAD_PARAMETERS": _B,
-    "ERROR_BAD_PROXY": _B,
-    "ERROR_PROXY_FORMAT": _B,
-    "ERROR_CAPTCHA_UNSOLVABLE": _D,
-    "ERROR_WRONG_CAPTCHA_ID": _D,
-    "ERROR_EMPTY_ACTION": _B,
-    "CAPCHA_NOT_READY": _R,
-    "TASK_NOT_SUPPORTED": _B,
-    "NO_PROVIDERS_AVAILABLE": _R,
+    "ERROR_KEY_DOES_NOT_EXIST",
+    "ERROR_WRONG_USER_KEY",
+    "ERROR_ZERO_BALANCE",
     # Anti-Captcha / 2captcha
-    "ERROR_NO_SLOT_AVAILABLE": _R,
-    "ERROR_ZERO_CAPTCHA_FILESIZE": _B,
-    "ERROR_TOO_BIG_CAPTCHA_FILESIZE": _B,
-    "ERROR_IP_NOT_ALLOWED": _F,
-    "ERROR_BAD_DUPLICATES": _D,
-    "ERROR_NO_SUCH_METHOD": _B,
-    "ERROR_IMAGE_TYPE_NOT_SUPPORTED": _B,
-    "ERROR_NO_SUCH_CAPCHA_ID": _D,
-    "ERROR_IP_BLOCKED": _F,
-    "ERROR_TASK_ABSENT": _B,
-    "ERROR_TASK_NOT_SUPPORTED": _B,
-    "ERROR_INCORRECT_SESSION_DATA": _B,
-    "ERROR_PROXY_CONNECT_REFUSED": _D,
-    "ERROR_PROXY_CONNECT_TIMEOUT": _D,
-    "ERROR_PROXY_READ_TIMEOUT": _D,
-    "ERROR_PROXY_BANNED": _D,
-    "ERROR_PROXY_TRANSPARENT": _D,
-    "ERROR_PROXY_HAS_NO_IMAGE_SUPPORT": _D,
-    "ERROR_PROXY_INCOMPATIBLE_HTTP_VERSION": _D,
-    "ERROR_PROXY_NOT_AUTHORISED": _D,
-    "ERROR_RECAPTCHA_TIMEOUT": _D,
-    "ERROR_RECAPTCHA_INVALID_SITEKEY": _B,
-    "ERROR_RECAPTCHA_INVALID_DOMAIN": _B,
-    "ERROR_RECAPTCHA_OLD_BROWSER": _B,
-    "ERROR_TOKEN_EXPIRED": _D,
-    "ERROR_INVISIBLE_RECAPTCHA": _B,
-    "ERROR_VISIBLE_RECAPTCHA": _B,
-    "ERROR_FAILED_LOADING_WIDGET": _D,
-    "ERROR_ALL_WORKERS_FILTERED": _R,
-    "ERROR_ACCOUNT_SUSPENDED": _F,
-    "ERROR_PROXY_CONNECTION_FAILED": _D,
-    "ERROR_BAD_IMGINSTRUCTIONS": _B,
+    "ERROR_IP_NOT_ALLOWED",
+    "ERROR_IP_BLOCKED",
+    "ERROR_ACCOUNT_SUSPENDED",
     # CapMonster
-    "ERROR_TOO_MUCH_REQUESTS": _R,
-    "ERROR_DOMAIN_NOT_ALLOWED": _B,
-    "ERROR_IP_BANNED": _F,
+    "ERROR_IP_BANNED",
     # CapSolver
-    "ERROR_SERVICE_UNAVALIABLE": _R,
-    "ERROR_SERVICE_UNAVAILABLE": _R,
-    "ERROR_RATE_LIMIT": _R,
-    "ERROR_BAD_REQUEST": _R,
-    "ERROR_INVALID_TASK_DATA": _B,
-    "ERROR_UNKNOWN_QUESTION": _B,
-    "ERROR_INVALID_IMAGE": _B,
-    "ERROR_TASKID_INVALID": _D,
-    "ERROR_TASK_TIMEOUT": _D,
-    "ERROR_KEY_DENIED_ACCESS": _F,
-    "ERROR_SETTLEMENT_FAILED": _F,
-}
+    "ERROR_KEY_DENIED_ACCESS",
+    "ERROR_SETTLEMENT_FAILED",
+]
+#: The task's parameters are wrong: :class:`UCaptchaBadTaskError`.
+BadTaskCode = Literal[
+    # uCaptcha
+    "ERROR_PAGEURL",
+    "ERROR_SITEKEY",
+    "ERROR_BAD_PARAMETERS",
+    "ERROR_BAD_PROXY",
+    "ERROR_PROXY_FORMAT",
+    "ERROR_EMPTY_ACTION",
+    "TASK_NOT_SUPPORTED",
+    # Anti-Captcha / 2captcha
+    "ERROR_ZERO_CAPTCHA_FILESIZE",
+    "ERROR_TOO_BIG_CAPTCHA_FILESIZE",
+    "ERROR_NO_SUCH_METHOD",
+    "ERROR_IMAGE_TYPE_NOT_SUPPORTED",
+    "ERROR_TASK_ABSENT",
+    "ERROR_TASK_NOT_SUPPORTED",
+    "ERROR_INCORRECT_SESSION_DATA",
+    "ERROR_RECAPTCHA_INVALID_SITEKEY",
+    "ERROR_RECAPTCHA_INVALID_DOMAIN",
+    "ERROR_RECAPTCHA_OLD_BROWSER",
+    "ERROR_INVISIBLE_RECAPTCHA",
+    "ERROR_VISIBLE_RECAPTCHA",
+    "ERROR_BAD_IMGINSTRUCTIONS",
+    # CapMonster
+    "ERROR_DOMAIN_NOT_ALLOWED",
+    # CapSolver
+    "ERROR_INVALID_TASK_DATA",
+    "ERROR_UNKNOWN_QUESTION",
+    "ERROR_INVALID_IMAGE",
+]
+#: A transient problem: :class:`UCaptchaRetryableError`.
+RetryCode = Literal[
+    # uCaptcha
+    "CAPCHA_NOT_READY",
+    "NO_PROVIDERS_AVAILABLE",
+    # Anti-Captcha / 2captcha
+    "ERROR_NO_SLOT_AVAILABLE",
+    "ERROR_ALL_WORKERS_FILTERED",
+    # CapMonster
+    "ERROR_TOO_MUCH_REQUESTS",
+    # CapSolver
+    "ERROR_SERVICE_UNAVALIABLE",
+    "ERROR_SERVICE_UNAVAILABLE",
+    "ERROR_RATE_LIMIT",
+    "ERROR_BAD_REQUEST",
+]
+#: The task gives no solution any more: :class:`UCaptchaTaskDeadError`.
+TaskDeadCode = Literal[
+    # uCaptcha
+    "ERROR_CAPTCHA_UNSOLVABLE",
+    "ERROR_WRONG_CAPTCHA_ID",
+    # Anti-Captcha / 2captcha
+    "ERROR_BAD_DUPLICATES",
+    "ERROR_NO_SUCH_CAPCHA_ID",
+    "ERROR_PROXY_CONNECT_REFUSED",
+    "ERROR_PROXY_CONNECT_TIMEOUT",
+    "ERROR_PROXY_READ_TIMEOUT",
+    "ERROR_PROXY_BANNED",
+    "ERROR_PROXY_TRANSPARENT",
+    "ERROR_PROXY_HAS_NO_IMAGE_SUPPORT",
+    "ERROR_PROXY_INCOMPATIBLE_HTTP_VERSION",
+    "ERROR_PROXY_NOT_AUTHORISED",
+    "ERROR_RECAPTCHA_TIMEOUT",
+    "ERROR_TOKEN_EXPIRED",
+    "ERROR_FAILED_LOADING_WIDGET",
+    "ERROR_PROXY_CONNECTION_FAILED",
+    # CapSolver
+    "ERROR_TASKID_INVALID",
+    "ERROR_TASK_TIMEOUT",
+]
+ApiErrorCode = FatalCode | BadTaskCode | RetryCode | TaskDeadCode
+
+#: Each known code and its action.
+CODE_ACTIONS: Final[Mapping[ApiErrorCode, ErrorAction]] = MappingProxyType(
+    {
+        **dict.fromkeys(get_args(FatalCode), ErrorAction.FATAL),
+        **dict.fromkeys(get_args(BadTaskCode), ErrorAction.BAD_TASK),
+        **dict.fromkeys(get_args(RetryCode), ErrorAction.RETRY),
+        **dict.fromkeys(get_args(TaskDeadCode), ErrorAction.TASK_DEAD),
+    }
+)
+
+
+def is_known_code(code: str) -> TypeGuard[ApiErrorCode]:
+    """Whether ``code`` (as the API spells it) is one of :data:`CODE_ACTIONS`."""
+    return code in CODE_ACTIONS
 
 
 #: Fatal codes that refuse new tasks but leave the tasks already created alive: they were paid for
 #: when created and their polls still answer, so they are waited for and their tokens used. Any
 #: other fatal error (a key that does not exist or was denied, an IP not allowed or banned, a
 #: suspended account) means that no poll can succeed either.
-TASKS_SURVIVE_CODES: frozenset[str] = frozenset({"ERROR_ZERO_BALANCE"})
+TASKS_SURVIVE_CODES: Final[frozenset[FatalCode]] = frozenset({"ERROR_ZERO_BALANCE"})
 
 
 def tasks_survive(code: str | None) -> bool:
@@ -144,9 +192,9 @@ def classify(
     one, within the caller's bound); otherwise HTTP 401/402/403 is fatal, 400 (and other 4xx) is a
     bad task, and 5xx, 429 or no status at all is worth retrying.
     """
-    known = CODE_ACTIONS.get(code.upper())
-    if known is not None:
-        return known
+    upper = code.upper()
+    if is_known_code(upper):
+        return CODE_ACTIONS[upper]
     if task_failed:
         return ErrorAction.TASK_DEAD
     if http_status in (401, 402, 403):
@@ -248,12 +296,36 @@ def error_for(
     return _CLASSES[action](description, code=code, http_status=http_status)
 
 
+#: The codes of failures that are scrapy-ucaptcha's own, not an API's: in
+#: ``CaptchaSolveError.code``, the close reason ``ucaptcha_<code>`` and ``ucaptcha/errors/<code>``.
+SolveErrorCode = Literal[
+    "max_attempts",  # still challenged after UCAPTCHA_MAX_ATTEMPTS solves, or no task solved
+    "solve_timeout",  # no solution within UCAPTCHA_SOLVE_TIMEOUT
+    "budget_exhausted",  # UCAPTCHA_BUDGET is spent
+    "bad_template",  # the template cannot give a task for the page, or the token cannot go back
+    "bad_proxy",  # the request's proxy cannot be passed to the API
+    "download_failed",  # the request sent with the token failed to download
+    "internal",  # a bug: the request could not be handed back to the engine
+    "challenge_download",  # a GeeTest v3 challenge_url did not answer a challenge
+    "image_download",  # an image captcha's image could not be fetched
+    "ERROR_EMPTY_SOLUTION",  # a ready task whose solution holds no token
+    # an API client error that carried no code, by its class
+    "fatal",
+    "bad_task",
+    "task_dead",
+    "timeout",
+    "network",
+]
+SOLVE_ERROR_CODES: Final[tuple[SolveErrorCode, ...]] = get_args(SolveErrorCode)
+
+
 class CaptchaSolveError(IgnoreRequest):
     """A challenged request whose challenge could not be solved.
 
     Reaches the request's errback. ``reason`` says why in words, ``code`` is the last API error code
-    (or one of ours such as ``"max_attempts"``, ``"solve_timeout"``, ``"budget_exhausted"``,
-    ``"closing"``), ``attempts`` the number of solves tried and ``task_ids`` the API tasks used.
+    (:data:`ApiErrorCode` lists the known ones; an API may send others) or one of ours
+    (:data:`SolveErrorCode`), ``attempts`` the number of solves tried and ``task_ids`` the API tasks
+    used.
     """
 
     def __init__(

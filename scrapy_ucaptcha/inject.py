@@ -18,7 +18,11 @@ from urllib.parse import parse_qsl, quote_plus, urlencode
 from form2request import form2request
 from scrapy import Request
 from scrapy.utils.misc import load_object
+from typing_extensions import assert_never
 from w3lib.url import add_or_replace_parameter
+
+from scrapy_ucaptcha.fields import form_field, solution_fields
+from scrapy_ucaptcha.vocabulary import PlanMode
 
 if TYPE_CHECKING:
     from scrapy.http import Response
@@ -28,7 +32,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "KIND_INJECT",
-    "SOLUTION_FIELDS",
     "InjectError",
     "InjectPlan",
     "apply",
@@ -41,27 +44,9 @@ _FORM_TYPE = b"application/x-www-form-urlencoded"
 
 InjectFunction = Callable[..., Request]
 
-#: Kinds whose solution is several values: form field (or JSON key) → solution key.
-SOLUTION_FIELDS: Mapping[str, tuple[tuple[str, str], ...]] = MappingProxyType(
-    {
-        "geetest_v3": (
-            ("geetest_challenge", "challenge"),
-            ("geetest_validate", "validate"),
-            ("geetest_seccode", "seccode"),
-        ),
-        "geetest_v4": (
-            ("lot_number", "lot_number"),
-            ("captcha_output", "captcha_output"),
-            ("pass_token", "pass_token"),
-            ("gen_time", "gen_time"),
-            ("captcha_id", "captcha_id"),
-        ),
-    }
-)
-
 #: Kinds whose token does not go back through a form by default: kind → (mode, name).
-KIND_INJECT: Mapping[str, tuple[str, str]] = MappingProxyType(
-    {"aws_waf_captcha": ("cookie", "aws-waf-token")}
+KIND_INJECT: Mapping[str, tuple[PlanMode, str]] = MappingProxyType(
+    {"aws_waf_captcha": ("cookie", form_field("aws_waf"))}
 )
 
 
@@ -73,7 +58,7 @@ class InjectError(ValueError):
 class InjectPlan:
     """What :func:`apply` needs, decided while the challenge page was at hand."""
 
-    mode: str  # "page_form", "own_form", "header", "cookie", "query", "json", "callable"
+    mode: PlanMode
     name: str
     format: str = "{token}"
     form_url: str | None = None
@@ -100,11 +85,11 @@ def prepare(spec: InjectSpec, challenge: Challenge | None, response: Response | 
     """Decide how the token will go back for a challenge found in ``response``."""
     mode = spec.mode
     kind = challenge.kind if challenge is not None else ""
-    fields = spec.fields if spec.fields is not None else SOLUTION_FIELDS.get(kind, ())
+    fields = spec.fields if spec.fields is not None else solution_fields(kind)
     if mode == "auto" and kind in KIND_INJECT and spec.fields is None:
         default_mode, default_name = KIND_INJECT[kind]
         return InjectPlan(mode=default_mode, name=spec.name or default_name, format=spec.format)
-    if mode in ("auto", "form"):
+    if mode == "auto" or mode == "form":  # noqa: PLR1714 (mypy narrows a Literal by ==, not by in)
         form = challenge.form if challenge is not None else None
         if form is None or response is None:
             raise InjectError(
@@ -151,7 +136,7 @@ def prepare_presolve(
 ) -> InjectPlan:
     """How a token solved before sending goes into ``request`` itself; checked before any task
     is paid for. ``kind`` picks the defaults of multi-field and cookie kinds."""
-    fields = spec.fields if spec.fields is not None else SOLUTION_FIELDS.get(kind, ())
+    fields = spec.fields if spec.fields is not None else solution_fields(kind)
     if spec.mode == "auto" and kind in KIND_INJECT and spec.fields is None:
         default_mode, default_name = KIND_INJECT[kind]
         return InjectPlan(mode=default_mode, name=spec.name or default_name, format=spec.format)
@@ -231,8 +216,8 @@ def apply(plan: InjectPlan, request: Request, token: str, solution: Mapping[str,
         new = function(request=request, token=token, solution=dict(solution))
         if not isinstance(new, Request):
             raise InjectError(f"inject function {plan.function} returned {type(new).__name__}")
-    else:  # pragma: no cover - modes are checked when templates are read
-        raise InjectError(f"unknown inject mode {plan.mode!r}")
+    else:  # pragma: no cover - every mode has its branch above
+        assert_never(plan.mode)
     user_agent = solution.get("userAgent")
     if isinstance(user_agent, str) and user_agent:
         new.headers[b"User-Agent"] = user_agent

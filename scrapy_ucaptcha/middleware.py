@@ -429,7 +429,7 @@ class UCaptchaMiddleware:
         """What solving and re-issuing need; raise CaptchaSolveError when it cannot be done."""
         reason = self.solver.stop_reason
         if reason is not None:
-            raise state.error(f"solving stopped: {reason}", reason)
+            raise state.error_for_code(f"solving stopped: {reason}", reason)
         if state.attempts >= self.config.max_attempts:
             raise state.error(f"still challenged after {state.attempts} solve(s)", "max_attempts")
         try:
@@ -535,11 +535,11 @@ class UCaptchaMiddleware:
 
     async def _solve(self, parked: Parked) -> Solution:
         """Create tasks until one gives a solution; raise CaptchaSolveError when none will."""
-        last_code = "max_attempts"
+        last_code: str = "max_attempts"
         while True:
             state = parked.state
             if state.attempts >= self.config.max_attempts:
-                raise state.error(f"no solution after {state.attempts} task(s)", last_code)
+                raise state.error_for_code(f"no solution after {state.attempts} task(s)", last_code)
             state = parked.state = replace(state, attempts=state.attempts + 1)
             try:
                 task = await self._task_with_image(parked)
@@ -554,7 +554,7 @@ class UCaptchaMiddleware:
                 last_code = failed.code
                 state = parked.state = state.with_task(failed.task_id)
                 if not failed.retry:
-                    raise state.error(str(failed), failed.code) from None
+                    raise state.error_for_code(str(failed), failed.code) from None
 
     async def _task_with_challenge(self, parked: Parked, task: dict[str, Any]) -> dict[str, Any]:
         """GeeTest v3: a fresh ``gt``/``challenge`` from the template's ``challenge_url``, fetched
@@ -768,7 +768,7 @@ class UCaptchaMiddleware:
                 continue  # it gets SolveFailed from the solver and gives up itself
             if parked.job is not None:
                 parked.job.cancel()
-            self._give_up(parked, parked.state.error(f"solving stopped: {reason}", reason))
+            self._give_up(parked, parked.state.error_for_code(f"solving stopped: {reason}", reason))
         self._maybe_close()
 
     def _maybe_close(self) -> None:

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 from scrapy_ucaptcha import inject, walls
+from scrapy_ucaptcha.fields import form_field
+from scrapy_ucaptcha.vocabulary import FAMILIES, Family, TaskKind
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -26,7 +28,6 @@ if TYPE_CHECKING:
     from scrapy_ucaptcha.templates import Template
 
 __all__ = [
-    "DEFAULT_TOKEN_FIELDS",
     "KEY_FIELDS",
     "PlanError",
     "TaskPlan",
@@ -79,13 +80,13 @@ def plan_task(
         if challenge is None or presolve:
             task_type = template.task.get("type")
             version = template.task.get("version")
-            kind = (
+            kind: str = (
                 kind_for_task_type(task_type, version) if isinstance(task_type, str) else "custom"
             )
             if challenge is not None:
                 kind = challenge.kind
             family = family_of(kind)
-            field_name = DEFAULT_TOKEN_FIELDS[family]
+            field_name = form_field(family)
             plan = inject.prepare_presolve(template.inject, field_name, request, kind=kind)
             sitekey, params = template.task.get(KEY_FIELDS.get(family, "websiteKey")), {}
         else:
@@ -116,7 +117,7 @@ def plan_task(
 
 
 #: Which task field each extracted challenge parameter fills, per kind.
-_PARAM_FIELDS: Mapping[str, Mapping[str, str]] = MappingProxyType(
+_PARAM_FIELDS: Mapping[Family, Mapping[str, str]] = MappingProxyType(
     {
         "recaptcha": MappingProxyType(
             {
@@ -148,51 +149,21 @@ _PARAM_FIELDS: Mapping[str, Mapping[str, str]] = MappingProxyType(
 )
 
 #: The task field that carries the site key, where it is not ``websiteKey``.
-KEY_FIELDS: Mapping[str, str] = MappingProxyType(
+KEY_FIELDS: Mapping[Family, str] = MappingProxyType(
     {"funcaptcha": "websitePublicKey", "geetest": "gt"}
 )
 
-#: The form field a presolved token goes into, per kind family.
-DEFAULT_TOKEN_FIELDS: Mapping[str, str] = MappingProxyType(
-    {
-        "recaptcha": "g-recaptcha-response",
-        "hcaptcha": "h-captcha-response",
-        "turnstile": "cf-turnstile-response",
-        "image": "captcha",
-        "funcaptcha": "fc-token",
-        "geetest": "geetest_validate",
-        "friendly_captcha": "frc-captcha-solution",
-        "mtcaptcha": "mtcaptcha-verifiedtoken",
-        "yandex_smartcaptcha": "smart-token",
-        "aws_waf": "aws-waf-token",
-        "custom": "captcha-response",
-    }
-)
 
-_FAMILIES = (
-    "recaptcha",
-    "hcaptcha",
-    "turnstile",
-    "image",
-    "funcaptcha",
-    "geetest",
-    "friendly_captcha",
-    "mtcaptcha",
-    "yandex_smartcaptcha",
-    "aws_waf",
-)
-
-
-def family_of(kind: str) -> str:
-    """``recaptcha``, ``hcaptcha``, ``turnstile``, ``image``, ``funcaptcha``, ``geetest``,
-    ``friendly_captcha``, ``mtcaptcha``, ``yandex_smartcaptcha``, ``aws_waf`` or ``custom``."""
-    for family in _FAMILIES:
-        if kind.startswith(family):
+def family_of(kind: str) -> Family:
+    """The family of a kind (``recaptcha_v3`` → ``recaptcha``); ``custom`` for a kind of no
+    family the package knows."""
+    for family in FAMILIES:
+        if family != "custom" and kind.startswith(family):
             return family
     return "custom"
 
 
-def kind_for_task_type(task_type: str, version: object = None) -> str:
+def kind_for_task_type(task_type: str, version: object = None) -> TaskKind:
     """Guess the challenge kind of a createTask type name (for rule-only challenges and stats);
     ``version`` is the task's ``version`` field (GeeTest 3 or 4)."""
     name = task_type.lower()

@@ -20,13 +20,14 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 from scrapy_ucaptcha import stats as keys
 from scrapy_ucaptcha.accounting import Charge, Ledger, Reconciler
 from scrapy_ucaptcha.budget import Budget, BudgetExhausted, BudgetStore, Reservation
 from scrapy_ucaptcha.client import TaskId, TaskResult, truncate_token
 from scrapy_ucaptcha.errors import (
+    SolveErrorCode,
     UCaptchaBadTaskError,
     UCaptchaError,
     UCaptchaFatalError,
@@ -43,13 +44,14 @@ if TYPE_CHECKING:
     from scrapy_ucaptcha.client import CaptchaClient
     from scrapy_ucaptcha.config import Config
     from scrapy_ucaptcha.stats import StatsRecorder
+    from scrapy_ucaptcha.vocabulary import SelectionMode
 
 __all__ = ["Abandoned", "Reckoning", "Solution", "SolveFailed", "Solver"]
 
 logger = logging.getLogger(__name__)
 
-BUDGET_EXHAUSTED = "budget_exhausted"
-SOLVE_TIMEOUT = "solve_timeout"
+BUDGET_EXHAUSTED: Final[SolveErrorCode] = "budget_exhausted"
+SOLVE_TIMEOUT: Final[SolveErrorCode] = "solve_timeout"
 
 
 @dataclass(frozen=True)
@@ -212,7 +214,7 @@ class Solver:
         task: Mapping[str, Any],
         *,
         domain: str,
-        selection_mode: str | None = None,
+        selection_mode: SelectionMode | None = None,
         provider: str | None = None,
     ) -> Solution:
         """Create one task and wait for it; raise :class:`SolveFailed` when it gives nothing."""
@@ -302,7 +304,7 @@ class Solver:
         self,
         task: Mapping[str, Any],
         domain: str,
-        selection_mode: str | None,
+        selection_mode: SelectionMode | None,
         provider: str | None,
         *,
         reservation: Reservation,

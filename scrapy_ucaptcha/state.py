@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from scrapy_ucaptcha.client import TaskId
-from scrapy_ucaptcha.errors import CaptchaSolveError
+from scrapy_ucaptcha.errors import CaptchaSolveError, SolveErrorCode
 from scrapy_ucaptcha.solver import Solution
 
 __all__ = [
@@ -67,7 +67,13 @@ class RequestState:
             return self
         return replace(self, task_ids=(*self.task_ids, task_id))
 
-    def error(self, reason: str, code: str) -> CaptchaSolveError:
+    def error(self, reason: str, code: SolveErrorCode) -> CaptchaSolveError:
+        """The error to end this request with, for a failure of our own."""
+        return self.error_for_code(reason, code)
+
+    def error_for_code(self, reason: str, code: str) -> CaptchaSolveError:
+        """The error to end this request with, for a code passed on as it came (an API's error
+        code, a solver's stop reason, a failed task's code)."""
         return CaptchaSolveError(
             reason, code=code, attempts=self.attempts, task_ids=self.task_ids, url=self.url
         )

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import bisect
-from typing import TYPE_CHECKING
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     from scrapy.statscollectors import StatsCollector
 
-__all__ = ["PREFIX", "StatsRecorder"]
+__all__ = ["PREFIX", "StatsRecorder", "percentile"]
+
+_Number = TypeVar("_Number", int, float)
 
 PREFIX = "ucaptcha"
 
@@ -84,9 +88,14 @@ class StatsRecorder:
         return list(self._solve_times)
 
 
-def percentile(ordered: list[int], pct: float) -> int:
-    """Nearest-rank percentile of an ascending list (empty → 0)."""
+def percentile(ordered: Sequence[_Number], pct: float) -> _Number | None:
+    """The nearest-rank percentile of ``ordered`` (ascending): its smallest value with at least
+    ``pct`` percent of the values at or below it. No interpolation, so the answer is always one
+    of the values: ``pct`` 0 gives the smallest, 100 the largest, 50 of ``[1, 2, 3, 4]`` gives 2.
+    ``None`` when there are no values; :class:`ValueError` when ``pct`` is not in [0, 100]."""
+    if not 0 <= pct <= 100:
+        raise ValueError(f"a percentile is between 0 and 100, got {pct!r}")
     if not ordered:
-        return 0
-    rank = max(1, -(-len(ordered) * pct // 100))  # ceil(n * pct / 100), at least 1
-    return ordered[int(rank) - 1]
+        return None
+    rank = max(1, math.ceil(len(ordered) * pct / 100))
+    return ordered[rank - 1]

@@ -21,18 +21,20 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from scrapy_ucaptcha.dialects import DIALECTS
-from scrapy_ucaptcha.planner import (
-    DEFAULT_TOKEN_FIELDS,
-    KEY_FIELDS,
-    build_task,
-    family_of,
-    kind_for_task_type,
+from scrapy_ucaptcha.planner import KEY_FIELDS, build_task, family_of, kind_for_task_type
+from scrapy_ucaptcha.vocabulary import (
+    INJECT_MODES,
+    SCOPES,
+    SELECTION_MODES,
+    InjectMode,
+    Scope,
+    SelectionMode,
 )
 
 __all__ = [
     "DEFAULT_TASK_TYPES",
-    "DEFAULT_TOKEN_FIELDS",
     "INJECT_MODES",
+    "SCOPES",
     "SELECTION_MODES",
     "DetectRules",
     "InjectSpec",
@@ -47,10 +49,6 @@ __all__ = [
 #: (:mod:`scrapy_ucaptcha.dialects`). Override with ``UCAPTCHA_TASK_TYPES`` or a template's task.
 DEFAULT_TASK_TYPES: Mapping[str, str] = DIALECTS["ucaptcha"].task_types
 
-#: ``selectionMode`` values the API knows.
-SELECTION_MODES = ("autoCheapest", "autoFastest", "autoMostReliable", "priority")
-INJECT_MODES = ("auto", "form", "header", "cookie", "query", "json", "callable")
-SCOPES = ("request", "domain")
 _TEMPLATE_KEYS = {
     "task",
     "challenge_url",
@@ -106,10 +104,10 @@ class InjectSpec:
     ``format``: how the value is written, ``"{token}"`` by default (e.g. ``"Bearer {token}"``).
     ``function``: import path of ``f(request, token, solution) -> Request`` for ``callable``.
     ``fields``: for multi-field solutions (GeeTest), form field or JSON key → solution key; the
-    default is the kind's own fields (see :data:`~scrapy_ucaptcha.inject.SOLUTION_FIELDS`).
+    default is the kind's own fields (see :data:`~scrapy_ucaptcha.fields.SOLUTION_FIELDS`).
     """
 
-    mode: str = "auto"
+    mode: InjectMode = "auto"
     name: str | None = None
     format: str = "{token}"
     function: str | None = None
@@ -124,9 +122,9 @@ class Template:
     task: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     detect: DetectRules | None = None
     inject: InjectSpec = field(default_factory=InjectSpec)
-    selection_mode: str | None = None
+    selection_mode: SelectionMode | None = None
     provider: str | None = None
-    scope: str = "request"
+    scope: Scope = "request"
     solve: bool = True
     presolve: bool = False
     #: GeeTest v3: where a fresh ``gt``/``challenge`` is fetched (JSON) before each task.

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from scrapy_ucaptcha.detection import Challenge
     from scrapy_ucaptcha.templates import Template
+    from scrapy_ucaptcha.vocabulary import WallKind
 
 __all__ = [
     "COOKIE_WALLS",
@@ -40,7 +41,7 @@ __all__ = [
 class CookieWall:
     """A wall a cookie passes: its challenge kind, the cookie, and the task types that get it."""
 
-    kind: str
+    kind: WallKind
     cookie: str
     #: The task type solved through the request's proxy (CapSolver / Anti-Captcha names).
     task_type: str

@@ -1,14 +1,21 @@
-"""Checks that hold for every test of the suite."""
+"""Checks that hold for every test of the suite, and the servers most tests crawl (``env``)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import copy
+import inspect
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import cast
 
 import pytest
+from crawling import Env, default_sim_config, default_site_config
+
+from scrapy_ucaptcha.testing.demo_site import DemoSite, DemoSiteConfig
+from scrapy_ucaptcha.testing.simulator import Simulator, SimulatorConfig
 
 pytest_plugins = ["pytester"]  # tests/test_pytest_plugin.py runs pytest in fresh projects
 
@@ -48,3 +55,55 @@ def _api_key_never_logged(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
             if KEY_SHAPE.search(text) or _shows_proxy_password(text):
                 leaks.append(f"{record.name}: {text[:200]}")
     assert leaks == [], "an API key or a proxy password appeared in the logs"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "simulator(config, from_params=None): the SimulatorConfig of the test's simulator (the"
+        " env fixture), or a function of the test's parameters that returns it",
+    )
+    config.addinivalue_line(
+        "markers",
+        "demo_site(config, from_params=None): the DemoSiteConfig of the test's demo site (the"
+        " env fixture), or a function of the test's parameters that returns it",
+    )
+
+
+def _marked(request: pytest.FixtureRequest, name: str) -> object:
+    """The configuration that the test's ``name`` mark gives: ``@pytest.mark.simulator(config)``,
+    or ``@pytest.mark.simulator(from_params=function)``, which is called with the test's
+    parameters of the same names (``dialect``, say); None without the mark."""
+    marker = request.node.get_closest_marker(name)
+    if marker is None:
+        return None
+    factory: Callable[..., object] | None = marker.kwargs.get("from_params")
+    if factory is None:
+        (config,) = marker.args
+        return copy.deepcopy(cast("object", config))  # tests may change their server's config
+    params: dict[str, object] = getattr(getattr(request.node, "callspec", None), "params", {})
+    named = inspect.signature(factory).parameters.values()
+    return factory(**{p.name: params[p.name] for p in named if p.name in params})
+
+
+@pytest.fixture
+def ucaptcha_simulator_config(request: pytest.FixtureRequest) -> SimulatorConfig:
+    """The plugin's default (every task solved in 50 ms), or the test's ``simulator`` mark."""
+    config = _marked(request, "simulator") or default_sim_config()
+    assert isinstance(config, SimulatorConfig)
+    return config
+
+
+@pytest.fixture
+def ucaptcha_demo_site_config(request: pytest.FixtureRequest) -> DemoSiteConfig:
+    """The plugin's default (20 pages, a quarter challenged), or the test's ``demo_site`` mark."""
+    config = _marked(request, "demo_site") or default_site_config()
+    assert isinstance(config, DemoSiteConfig)
+    return config
+
+
+@pytest.fixture
+def env(ucaptcha_simulator: Simulator, ucaptcha_demo_site: DemoSite) -> Env:
+    """The simulator and the demo site, each on a free loopback port for one test, stopped after
+    it: the plugin's fixtures, configured by the ``simulator`` and ``demo_site`` marks."""
+    return Env(ucaptcha_simulator, ucaptcha_demo_site)

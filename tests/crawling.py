@@ -1,9 +1,18 @@
-"""Full crawls against the simulator and the demo site, both on loopback: the shared harness."""
+"""Full crawls against the simulator and the demo site, both on loopback: the one crawl harness
+of the suite.
+
+Tests get the servers from the ``env`` fixture (tests/conftest.py, built on the pytest plugin's
+``ucaptcha_simulator`` and ``ucaptcha_demo_site``) and crawl with :func:`crawl`: a
+:class:`RecordingSpider` sends the given pages, records how each ended, and can send more pages
+from a callback; a crawl that does not close is stopped after :data:`HANG_GUARD` seconds and
+fails the test.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +25,7 @@ from twisted.python.failure import Failure
 
 from scrapy_ucaptcha.testing._serving import get_reactor
 from scrapy_ucaptcha.testing.demo_site import DemoSite, DemoSiteConfig
+from scrapy_ucaptcha.testing.pytest_plugin import FAST_SOLVE
 from scrapy_ucaptcha.testing.simulator import (
     DEFAULT_API_KEY,
     Fault,
@@ -24,8 +34,22 @@ from scrapy_ucaptcha.testing.simulator import (
     SolveTime,
 )
 
-SOLVE_MS = 50
+#: The simulator's solve time (ms) in the default configuration: the plugin's.
+SOLVE_MS = round(FAST_SOLVE * 1000)
 HOST = "127.0.0.1"
+#: Seconds after which a crawl counts as hung and is stopped. Only a guard against hanging the
+#: suite: no test depends on how fast anything runs (a loaded machine may be slow).
+HANG_GUARD = 120.0
+
+
+def default_sim_config() -> SimulatorConfig:
+    """Every task solved in :data:`SOLVE_MS` (the ``ucaptcha_simulator_config`` default)."""
+    return SimulatorConfig(solve_time={"*": SolveTime.fixed(FAST_SOLVE)})
+
+
+def default_site_config() -> DemoSiteConfig:
+    """20 pages, a quarter of them challenged (the ``ucaptcha_demo_site_config`` default)."""
+    return DemoSiteConfig(pages=20, challenge_share=0.25)
 
 
 @dataclass
@@ -41,10 +65,10 @@ class Env:
 async def environment(
     sim_config: SimulatorConfig | None = None, site_config: DemoSiteConfig | None = None
 ) -> AsyncIterator[Env]:
-    sim = Simulator(
-        sim_config or SimulatorConfig(solve_time={"*": SolveTime.fixed(SOLVE_MS / 1000)})
-    )
-    site = DemoSite(site_config or DemoSiteConfig(pages=20, challenge_share=0.25))
+    """The simulator and the demo site, started; for the few set-ups the ``env`` fixture does
+    not fit (servers started inside a test, more than one of each)."""
+    sim = Simulator(sim_config or default_sim_config())
+    site = DemoSite(site_config or default_site_config())
     sim.start()
     site.start()
     try:
@@ -100,7 +124,12 @@ def page(path: str, key: str | None = None, *, cls: type[Request] = Request, **k
 
 
 class RecordingSpider(Spider):
-    """Sends the pages it is given; records, per key, every callback and errback call."""
+    """Sends the pages it is given; records, per key, every callback and errback call.
+
+    ``followups`` (key → pages): what the callback of ``key`` sends next. ``on_parsed``: called
+    with the key after each callback. ``ended[key]`` is set once ``key`` reached its callback or
+    its errback.
+    """
 
     name = "recording"
 
@@ -109,6 +138,7 @@ class RecordingSpider(Spider):
         base: str = "",
         pages: Iterable[Page] = (),
         on_parsed: Callable[[str], object] | None = None,
+        followups: Mapping[str, Iterable[Page]] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -117,18 +147,23 @@ class RecordingSpider(Spider):
         self.outcomes: defaultdict[str, list[Outcome]] = defaultdict(list)
         self.parsed_at: dict[str, float] = {}
         self.on_parsed = on_parsed
+        self.followups = {key: list(specs) for key, specs in (followups or {}).items()}
+        self.ended: defaultdict[str, asyncio.Event] = defaultdict(asyncio.Event)
+
+    def request_for(self, spec: Page) -> Request:
+        return spec.cls(
+            self.base + spec.path,
+            callback=self.parse,
+            errback=self.errback,
+            cb_kwargs={"key": spec.key},
+            **spec.kwargs,
+        )
 
     async def start(self) -> AsyncIterator[Request]:
         for spec in self.pages:
-            yield spec.cls(
-                self.base + spec.path,
-                callback=self.parse,
-                errback=self.errback,
-                cb_kwargs={"key": spec.key},
-                **spec.kwargs,
-            )
+            yield self.request_for(spec)
 
-    def parse(self, response: Response, key: str) -> None:
+    def parse(self, response: Response, key: str) -> list[Request]:
         self.parsed_at[key] = get_reactor().seconds()
         is_text = isinstance(response, TextResponse) and b"html" in (
             response.headers.get(b"Content-Type") or b""
@@ -145,10 +180,13 @@ class RecordingSpider(Spider):
 
         if self.on_parsed is not None:
             self.on_parsed(key)
+        self.ended[key].set()
+        return [self.request_for(spec) for spec in self.followups.get(key, ())]
 
     def errback(self, failure: Failure) -> None:
         key = failure.request.cb_kwargs["key"]  # type: ignore[attr-defined]
         self.outcomes[key].append(Outcome(error=failure.value))
+        self.ended[key].set()
 
 
 class HeldSolves:
@@ -201,24 +239,44 @@ class Result:
         return outcomes[0]
 
 
-async def crawl(
+def start_crawl(
     env: Env,
     pages: Iterable[Page],
     *,
     spider_cls: type[RecordingSpider] = RecordingSpider,
-    expect_all: bool = True,
-    spider_kwargs: dict[str, Any] | None = None,
+    spider_kwargs: Mapping[str, Any] | None = None,
     **settings: Any,
-) -> Result:
-    """Crawl ``pages``; unless ``expect_all`` is off, check each ended exactly once."""
-    pages = list(pages)
+) -> tuple[Crawler, asyncio.Future[None]]:
+    """Start crawling ``pages`` with :func:`settings_for` ``env``; the crawler, and the crawl to
+    await with :func:`finish`."""
     crawler = get_crawler(spider_cls, settings_for(env, **settings))
-    await crawler.crawl_async(base=env.site.url, pages=pages, **(spider_kwargs or {}))
+    job = asyncio.ensure_future(
+        crawler.crawl_async(base=env.site.url, pages=list(pages), **(spider_kwargs or {}))
+    )
+    return crawler, job
+
+
+async def finish(crawler: Crawler, job: asyncio.Future[None]) -> Result:
+    """Wait for the crawl to end; one that has not after :data:`HANG_GUARD` seconds is stopped
+    and fails the test."""
+    done, _ = await asyncio.wait({job}, timeout=HANG_GUARD)
+    if done:
+        job.result()  # a crawl that failed (a ConfigError, say) raises its own error
+    else:
+        await crawler.stop_async()
+        await job
+    result = result_of(crawler)
+    assert done, f"the spider did not close within {HANG_GUARD:g} s (it hung)"
+    return result
+
+
+def result_of(crawler: Crawler) -> Result:
+    """What the crawl of ``crawler`` (a :class:`RecordingSpider`) produced so far."""
     spider = crawler.spider
     assert isinstance(spider, RecordingSpider)
     assert crawler.stats is not None
     all_stats = crawler.stats.get_stats()
-    result = Result(
+    return Result(
         stats={k: v for k, v in all_stats.items() if k.startswith("ucaptcha/")},
         outcomes=dict(spider.outcomes),
         reason=str(all_stats.get("finish_reason")),
@@ -226,9 +284,26 @@ async def crawl(
         crawler=crawler,
         all_stats=all_stats,
     )
-    if expect_all:
-        for spec in pages:
-            result.only(spec.key)
+
+
+async def crawl(
+    env: Env,
+    pages: Iterable[Page],
+    *,
+    spider_cls: type[RecordingSpider] = RecordingSpider,
+    expect: Iterable[str] | None = None,
+    spider_kwargs: Mapping[str, Any] | None = None,
+    **settings: Any,
+) -> Result:
+    """Crawl ``pages`` to the end (see :func:`finish`); check that each key of ``expect`` (by
+    default: every page) ended exactly once."""
+    pages = list(pages)
+    crawler, job = start_crawl(
+        env, pages, spider_cls=spider_cls, spider_kwargs=spider_kwargs, **settings
+    )
+    result = await finish(crawler, job)
+    for key in [spec.key for spec in pages] if expect is None else expect:
+        result.only(key)
     return result
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from crawling import crawl, environment, page
+from crawling import Env, crawl, page
 from scrapy import Spider
 from scrapy.settings import Settings
 from scrapy.utils.defer import deferred_f_from_coro_f
@@ -131,16 +131,15 @@ def test_the_insecure_http_refusal_names_the_setting_that_allows_it() -> None:
 
 
 @deferred_f_from_coro_f
-async def test_a_crawl_logs_each_warning_once(caplog: pytest.LogCaptureFixture) -> None:
-    async with environment() as env:
-        path = f"/item/{min(env.site.guarded_items)}"
-        result = await crawl(
-            env,
-            [page(path)],
-            DOWNLOADER_MIDDLEWARES={},
-            ADDONS={Addon: 500},
-            UCAPTCHA_POLL_INTERVALL=1,
-        )
+async def test_a_crawl_logs_each_warning_once(env: Env, caplog: pytest.LogCaptureFixture) -> None:
+    path = f"/item/{min(env.site.guarded_items)}"
+    result = await crawl(
+        env,
+        [page(path)],
+        DOWNLOADER_MIDDLEWARES={},
+        ADDONS={Addon: 500},
+        UCAPTCHA_POLL_INTERVALL=1,
+    )
     assert result.stats["ucaptcha/solved"] == 1
     warnings = [
         r.getMessage()

@@ -11,20 +11,20 @@ import asyncio
 import itertools
 import logging
 import re
-from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections import Counter
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from crawling import (
+    HANG_GUARD,
     HOST,
     Env,
     HeldSolves,
     Page,
     RecordingSpider,
     Result,
-    environment,
+    crawl,
     page,
     settings_for,
 )
@@ -37,7 +37,6 @@ from scrapy.http import HtmlResponse, JsonRequest, Response
 from scrapy.utils.defer import deferred_f_from_coro_f
 from scrapy.utils.test import get_crawler
 from twisted.internet.error import ConnectionRefusedError as TxConnectionRefused
-from twisted.python.failure import Failure
 
 from scrapy_ucaptcha import CaptchaSolveError, ConfigError, UCaptchaMiddleware
 from scrapy_ucaptcha.middleware import ERROR_KEY, STATE_KEY
@@ -53,9 +52,6 @@ LOGIN_TASK = {
     "websiteKey": SITEKEYS["recaptcha_invisible"],
     "isInvisible": True,
 }
-#: Seconds after which a crawl counts as hung and is stopped. Only a guard against hanging the
-#: suite: no test depends on how fast anything runs (a loaded machine may be slow).
-HANG_GUARD = 120.0
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -107,77 +103,6 @@ def login(key: str, username: str = "demo") -> Page:
 
 def errors_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
-
-
-class EdgeSpider(RecordingSpider):
-    """A :class:`RecordingSpider` that can send more pages from a callback (``followups``: key →
-    pages) and whose ``ended[key]`` event is set when ``key`` reaches its callback or errback."""
-
-    def __init__(self, followups: dict[str, list[Page]] | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.followups = followups or {}
-        self.ended: defaultdict[str, asyncio.Event] = defaultdict(asyncio.Event)
-
-    def request_for(self, spec: Page) -> Request:
-        return spec.cls(
-            self.base + spec.path,
-            callback=self.parse,
-            errback=self.errback,
-            cb_kwargs={"key": spec.key},
-            **spec.kwargs,
-        )
-
-    def parse(self, response: Response, key: str) -> list[Request]:  # type: ignore[override]
-        super().parse(response, key)
-        self.ended[key].set()
-        return [self.request_for(spec) for spec in self.followups.get(key, ())]
-
-    def errback(self, failure: Failure) -> None:
-        super().errback(failure)
-        self.ended[failure.request.cb_kwargs["key"]].set()  # type: ignore[attr-defined]
-
-
-async def run(
-    env: Env,
-    pages: Iterable[Page],
-    *,
-    spider_cls: type[EdgeSpider] = EdgeSpider,
-    expect: Iterable[str] | None = None,
-    spider_kwargs: dict[str, Any] | None = None,
-    **settings: Any,
-) -> Result:
-    """Like ``crawling.crawl``, with a guard: a crawl that has not closed after ``HANG_GUARD``
-    seconds is stopped and fails the test. ``expect``: the keys that must end exactly once
-    (default: every page)."""
-    pages = list(pages)
-    crawler = get_crawler(spider_cls, settings_for(env, **settings))
-    job = asyncio.ensure_future(
-        crawler.crawl_async(base=env.site.url, pages=pages, **(spider_kwargs or {}))
-    )
-    done, _ = await asyncio.wait({job}, timeout=HANG_GUARD)
-    if not done:
-        await crawler.stop_async()
-        await job
-    result = _result(crawler)
-    assert done, f"the spider did not close within {HANG_GUARD:g} s (it hung)"
-    for key in [spec.key for spec in pages] if expect is None else expect:
-        result.only(key)
-    return result
-
-
-def _result(crawler: Crawler) -> Result:
-    spider = crawler.spider
-    assert isinstance(spider, RecordingSpider)
-    assert crawler.stats is not None
-    all_stats = crawler.stats.get_stats()
-    return Result(
-        stats={k: v for k, v in all_stats.items() if k.startswith("ucaptcha/")},
-        outcomes=dict(spider.outcomes),
-        reason=str(all_stats.get("finish_reason")),
-        spider=spider,
-        crawler=crawler,
-        all_stats=all_stats,
-    )
 
 
 class Interfere:
@@ -233,7 +158,7 @@ class Interfere:
             raise TxConnectionRefused("refused by a test rule")  # type: ignore[no-untyped-call]
         if action in ("hold", "wait"):
             edge = self.crawler.spider
-            assert isinstance(edge, EdgeSpider)
+            assert isinstance(edge, RecordingSpider)
             until = rule.get("until", "trigger")
             if action == "hold":
                 assert self.crawler.engine is not None
@@ -282,54 +207,53 @@ ZONE_VERIFY = {"method": "POST", "path": "/zone/verify"}
 
 
 @deferred_f_from_coro_f
-async def test_reissued_request_refused_once_is_retried_and_delivered_once() -> None:
-    async with environment() as env:
-        path = guarded(env)[0]
-        settings = rules({"stage": "request", **VERIFY, "action": "refuse", "times": 1})
-        result = await run(env, [page(path)], **settings)
-        assert_content(result, path)
-        assert fired(result)["0"] == 1
-        assert result.all_stats["retry/count"] == 1
-        assert result.stats["ucaptcha/solved"] == 1
-        assert result.stats["ucaptcha/tasks/created"] == 1
-        assert middleware_of(result).waiting == 0
+async def test_reissued_request_refused_once_is_retried_and_delivered_once(env: Env) -> None:
+    path = guarded(env)[0]
+    settings = rules({"stage": "request", **VERIFY, "action": "refuse", "times": 1})
+    result = await crawl(env, [page(path)], **settings)
+    assert_content(result, path)
+    assert fired(result)["0"] == 1
+    assert result.all_stats["retry/count"] == 1
+    assert result.stats["ucaptcha/solved"] == 1
+    assert result.stats["ucaptcha/tasks/created"] == 1
+    assert middleware_of(result).waiting == 0
 
 
 @deferred_f_from_coro_f
-async def test_reissued_request_refused_without_retry_reaches_the_errback_once() -> None:
-    async with environment() as env:
-        path = guarded(env)[0]
-        settings = rules({"stage": "request", **VERIFY, "action": "refuse"})
-        result = await run(env, [page(path)], RETRY_ENABLED=False, **settings)
-        error = result.only(path).error
-        assert isinstance(error, CaptchaSolveError)
-        assert error.code == "download_failed"
-        assert isinstance(error.__cause__, TxConnectionRefused)
-        assert len(error.task_ids) == 1
-        assert result.reason == "finished"
-        assert "ucaptcha/solved" not in result.stats
-        assert result.stats["ucaptcha/gave_up"] == 1
-        assert result.stats["ucaptcha/tasks/created"] == 1
-        assert middleware_of(result).waiting == 0
+async def test_reissued_request_refused_without_retry_reaches_the_errback_once(env: Env) -> None:
+    path = guarded(env)[0]
+    settings = rules({"stage": "request", **VERIFY, "action": "refuse"})
+    result = await crawl(env, [page(path)], RETRY_ENABLED=False, **settings)
+    error = result.only(path).error
+    assert isinstance(error, CaptchaSolveError)
+    assert error.code == "download_failed"
+    assert isinstance(error.__cause__, TxConnectionRefused)
+    assert len(error.task_ids) == 1
+    assert result.reason == "finished"
+    assert "ucaptcha/solved" not in result.stats
+    assert result.stats["ucaptcha/gave_up"] == 1
+    assert result.stats["ucaptcha/tasks/created"] == 1
+    assert middleware_of(result).waiting == 0
 
 
 @deferred_f_from_coro_f
-async def test_reissued_request_refused_every_time_keeps_its_ticket_through_retries() -> None:
-    async with environment() as env:
-        path = guarded(env)[0]
-        settings = rules({"stage": "request", **VERIFY, "action": "refuse"})
-        result = await run(env, [page(path)], RETRY_TIMES=2, **settings)
-        error = solve_error(result, path)
-        assert error.code == "download_failed"
-        assert isinstance(error.__cause__, TxConnectionRefused)
-        assert error.task_ids == (env.sim.tasks[next(iter(env.sim.tasks))].id,)
-        assert fired(result)["0"] == 3  # the re-issue and RetryMiddleware's two copies
-        assert result.all_stats["retry/count"] == 2
-        assert result.all_stats["retry/max_reached"] == 1
-        assert result.stats["ucaptcha/gave_up"] == 1
-        assert result.stats["ucaptcha/challenges"] == 1
-        assert "ucaptcha/abandoned" not in result.stats
-        assert middleware_of(result).waiting == 0
+async def test_reissued_request_refused_every_time_keeps_its_ticket_through_retries(
+    env: Env,
+) -> None:
+    path = guarded(env)[0]
+    settings = rules({"stage": "request", **VERIFY, "action": "refuse"})
+    result = await crawl(env, [page(path)], RETRY_TIMES=2, **settings)
+    error = solve_error(result, path)
+    assert error.code == "download_failed"
+    assert isinstance(error.__cause__, TxConnectionRefused)
+    assert error.task_ids == (env.sim.tasks[next(iter(env.sim.tasks))].id,)
+    assert fired(result)["0"] == 3  # the re-issue and RetryMiddleware's two copies
+    assert result.all_stats["retry/count"] == 2
+    assert result.all_stats["retry/max_reached"] == 1
+    assert result.stats["ucaptcha/gave_up"] == 1
+    assert result.stats["ucaptcha/challenges"] == 1
+    assert "ucaptcha/abandoned" not in result.stats
+    assert middleware_of(result).waiting == 0
 
 
 class RefusingScheduler(Scheduler):
@@ -348,49 +272,47 @@ class RefusingScheduler(Scheduler):
 
 @deferred_f_from_coro_f
 async def test_reissue_the_engine_cannot_take_ends_in_the_errback_as_internal(
+    env: Env,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    async with environment() as env:
-        path = guarded(env)[0]
-        result = await run(env, [page(path)], SCHEDULER=RefusingScheduler)
-        error = solve_error(result, path)
-        assert error.code == "internal"
-        assert "cannot store this request" in error.reason
-        assert len(error.task_ids) == 1
-        assert error.task_ids[0] in env.sim.tasks
-        assert result.stats["ucaptcha/gave_up"] == 1
-        assert result.stats["ucaptcha/tasks/created"] == 1
-        assert "ucaptcha/abandoned" not in result.stats
-        assert middleware_of(result).waiting == 0
-        assert any("could not be handed back" in m for m in errors_logged(caplog))
+    path = guarded(env)[0]
+    result = await crawl(env, [page(path)], SCHEDULER=RefusingScheduler)
+    error = solve_error(result, path)
+    assert error.code == "internal"
+    assert "cannot store this request" in error.reason
+    assert len(error.task_ids) == 1
+    assert error.task_ids[0] in env.sim.tasks
+    assert result.stats["ucaptcha/gave_up"] == 1
+    assert result.stats["ucaptcha/tasks/created"] == 1
+    assert "ucaptcha/abandoned" not in result.stats
+    assert middleware_of(result).waiting == 0
+    assert any("could not be handed back" in m for m in errors_logged(caplog))
 
 
 @deferred_f_from_coro_f
-async def test_reissued_request_answered_503_before_the_site_is_retried_and_delivered() -> None:
-    async with environment() as env:
-        path = guarded(env)[0]
-        settings = rules(
-            {"stage": "request", **VERIFY, "action": "answer", "status": 503, "times": 1}
-        )
-        result = await run(env, [page(path)], **settings)
-        assert_content(result, path)
-        assert result.only(path).info is not None
-        assert result.stats["ucaptcha/solved"] == 1
-        assert result.stats["ucaptcha/tasks/created"] == 1
+async def test_reissued_request_answered_503_before_the_site_is_retried_and_delivered(
+    env: Env,
+) -> None:
+    path = guarded(env)[0]
+    settings = rules({"stage": "request", **VERIFY, "action": "answer", "status": 503, "times": 1})
+    result = await crawl(env, [page(path)], **settings)
+    assert_content(result, path)
+    assert result.only(path).info is not None
+    assert result.stats["ucaptcha/solved"] == 1
+    assert result.stats["ucaptcha/tasks/created"] == 1
 
 
 @deferred_f_from_coro_f
-async def test_reissued_request_answered_503_after_the_site_used_the_token_counts_once() -> None:
-    async with environment() as env:
-        path = guarded(env)[0]
-        # the site took the token (302 + clearance cookie); the crawler sees a 503 instead
-        settings = rules(
-            {"stage": "response", **VERIFY, "action": "answer", "status": 503, "times": 1}
-        )
-        result = await run(env, [page(path)], **settings)
-        assert_content(result, path)
-        assert result.stats["ucaptcha/tasks/created"] == 2
-        assert result.stats["ucaptcha/solved"] == 1
+async def test_reissued_request_answered_503_after_the_site_used_the_token_counts_once(
+    env: Env,
+) -> None:
+    path = guarded(env)[0]
+    # the site took the token (302 + clearance cookie); the crawler sees a 503 instead
+    settings = rules({"stage": "response", **VERIFY, "action": "answer", "status": 503, "times": 1})
+    result = await crawl(env, [page(path)], **settings)
+    assert_content(result, path)
+    assert result.stats["ucaptcha/tasks/created"] == 2
+    assert result.stats["ucaptcha/solved"] == 1
 
 
 # --- presolve ------------------------------------------------------------------------------------
@@ -398,98 +320,95 @@ async def test_reissued_request_answered_503_after_the_site_used_the_token_count
 
 @pytest.mark.parametrize("dont_filter", [False, True])
 @deferred_f_from_coro_f
-async def test_a_duplicate_challenged_request_follows_dont_filter(dont_filter: bool) -> None:
-    async with environment() as env:
-        path = guarded(env)[0]
-        twice = [page(path, key, dont_filter=dont_filter) for key in ("first", "second")]
-        result = await run(env, twice, expect=["first"])
-        assert_content(result, "first")
-        if dont_filter:  # each is solved with its own single-use token
-            assert_content(result, "second")
-            assert len(env.sim.tasks) == 2
-        else:  # the dupefilter drops the second before anything is paid
-            assert "second" not in result.outcomes
-            assert len(env.sim.tasks) == 1
-            assert result.all_stats["dupefilter/filtered"] == 1
-
-
-@deferred_f_from_coro_f
-async def test_presolve_with_failing_tasks_reaches_the_errback_unsent() -> None:
-    async with environment() as env:
-        env.sim.add_fault(Fault(kind="fail"))
-        result = await run(env, [login("login")], UCAPTCHA_MAX_ATTEMPTS=2)
-        error = solve_error(result, "login")
-        assert error.code == "ERROR_CAPTCHA_UNSOLVABLE"
-        assert error.attempts == 2
-        assert len(error.task_ids) == 2
-        assert [hit for hit in env.site.log if hit.path == "/login"] == []
-        assert result.stats["ucaptcha/presolve"] == 1
-        assert result.stats["ucaptcha/gave_up"] == 1
-        assert result.stats["ucaptcha/tasks/failed"] == 2
-
-
-@deferred_f_from_coro_f
-async def test_presolve_without_a_task_type_is_a_bad_template() -> None:
-    async with environment() as env:
-        spec = page(
-            "/login",
-            "login",
-            **form_fields({"username": "demo"}),
-            meta={"ucaptcha_task": {"presolve": True}},
-        )
-        result = await run(env, [spec])
-        assert solve_error(result, "login").code == "bad_template"
-        assert env.sim.calls == []
-        assert env.site.log == []
-
-
-@deferred_f_from_coro_f
-async def test_a_duplicate_presolved_request_is_filtered_before_paying() -> None:
-    async with environment() as env:
-        result = await run(env, [login("first"), login("second")], expect=[])
+async def test_a_duplicate_challenged_request_follows_dont_filter(
+    env: Env, dont_filter: bool
+) -> None:
+    path = guarded(env)[0]
+    twice = [page(path, key, dont_filter=dont_filter) for key in ("first", "second")]
+    result = await crawl(env, twice, expect=["first"])
+    assert_content(result, "first")
+    if dont_filter:  # each is solved with its own single-use token
+        assert_content(result, "second")
+        assert len(env.sim.tasks) == 2
+    else:  # the dupefilter drops the second before anything is paid
+        assert "second" not in result.outcomes
         assert len(env.sim.tasks) == 1
-        assert len([hit for hit in env.site.log if hit.path == "/login"]) == 1
-        assert result.all_stats.get("dupefilter/filtered") == 1
+        assert result.all_stats["dupefilter/filtered"] == 1
 
 
 @deferred_f_from_coro_f
-async def test_template_presolve_solves_before_sending() -> None:
-    async with environment() as env:
-        spec = page(
-            "/login",
-            **form_fields({"username": "demo", "password": "demo"}),
-        )
-        result = await run(
-            env,
-            [spec],
-            UCAPTCHA_TASKS={f"{HOST}/login": {"presolve": True, "task": LOGIN_TASK}},
-        )
-        assert_content(result, "/login")
-        assert result.stats.get("ucaptcha/presolve") == 1
-        assert [hit.status for hit in env.site.log if hit.path == "/login"] == [200]
+async def test_presolve_with_failing_tasks_reaches_the_errback_unsent(env: Env) -> None:
+    env.sim.add_fault(Fault(kind="fail"))
+    result = await crawl(env, [login("login")], UCAPTCHA_MAX_ATTEMPTS=2)
+    error = solve_error(result, "login")
+    assert error.code == "ERROR_CAPTCHA_UNSOLVABLE"
+    assert error.attempts == 2
+    assert len(error.task_ids) == 2
+    assert [hit for hit in env.site.log if hit.path == "/login"] == []
+    assert result.stats["ucaptcha/presolve"] == 1
+    assert result.stats["ucaptcha/gave_up"] == 1
+    assert result.stats["ucaptcha/tasks/failed"] == 2
+
+
+@deferred_f_from_coro_f
+async def test_presolve_without_a_task_type_is_a_bad_template(env: Env) -> None:
+    spec = page(
+        "/login",
+        "login",
+        **form_fields({"username": "demo"}),
+        meta={"ucaptcha_task": {"presolve": True}},
+    )
+    result = await crawl(env, [spec])
+    assert solve_error(result, "login").code == "bad_template"
+    assert env.sim.calls == []
+    assert env.site.log == []
+
+
+@deferred_f_from_coro_f
+async def test_a_duplicate_presolved_request_is_filtered_before_paying(env: Env) -> None:
+    result = await crawl(env, [login("first"), login("second")], expect=[])
+    assert len(env.sim.tasks) == 1
+    assert len([hit for hit in env.site.log if hit.path == "/login"]) == 1
+    assert result.all_stats.get("dupefilter/filtered") == 1
+
+
+@deferred_f_from_coro_f
+async def test_template_presolve_solves_before_sending(env: Env) -> None:
+    spec = page(
+        "/login",
+        **form_fields({"username": "demo", "password": "demo"}),
+    )
+    result = await crawl(
+        env,
+        [spec],
+        UCAPTCHA_TASKS={f"{HOST}/login": {"presolve": True, "task": LOGIN_TASK}},
+    )
+    assert_content(result, "/login")
+    assert result.stats.get("ucaptcha/presolve") == 1
+    assert [hit.status for hit in env.site.log if hit.path == "/login"] == [200]
 
 
 @deferred_f_from_coro_f
 async def test_presolve_form_inject_on_a_json_body_is_a_bad_template_before_paying(
+    env: Env,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    async with environment() as env:
-        spec = page(
-            "/api/items",
-            "api",
-            cls=JsonRequest,
-            data={"page": 1},
-            meta={
-                "ucaptcha_task": {
-                    "presolve": True,
-                    "task": {"type": "TurnstileTaskProxyless", "websiteKey": SITEKEYS["turnstile"]},
-                }
-            },
-        )
-        result = await run(env, [spec])
-        assert solve_error(result, "api").code == "bad_template"
-        assert env.sim.count("createTask") == 0
-        assert errors_logged(caplog) == []
+    spec = page(
+        "/api/items",
+        "api",
+        cls=JsonRequest,
+        data={"page": 1},
+        meta={
+            "ucaptcha_task": {
+                "presolve": True,
+                "task": {"type": "TurnstileTaskProxyless", "websiteKey": SITEKEYS["turnstile"]},
+            }
+        },
+    )
+    result = await crawl(env, [spec])
+    assert solve_error(result, "api").code == "bad_template"
+    assert env.sim.count("createTask") == 0
+    assert errors_logged(caplog) == []
 
 
 # --- templates and meta --------------------------------------------------------------------------
@@ -497,47 +416,47 @@ async def test_presolve_form_inject_on_a_json_body_is_a_bad_template_before_payi
 
 @deferred_f_from_coro_f
 async def test_a_bad_ucaptcha_task_meta_is_logged_and_the_page_passed_on(
+    env: Env,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    async with environment() as env:
-        path = guarded(env)[0]
-        result = await run(env, [page(path, meta={"ucaptcha_task": {"scope": "planet"}})])
-        outcome = result.only(path)
-        assert outcome.title is None  # the challenge page itself
-        assert outcome.info is None
-        assert env.sim.calls == []
-        assert result.stats == {}
-        assert any("ucaptcha_task" in message for message in errors_logged(caplog))
+    path = guarded(env)[0]
+    result = await crawl(env, [page(path, meta={"ucaptcha_task": {"scope": "planet"}})])
+    outcome = result.only(path)
+    assert outcome.title is None  # the challenge page itself
+    assert outcome.info is None
+    assert env.sim.calls == []
+    assert result.stats == {}
+    assert any("ucaptcha_task" in message for message in errors_logged(caplog))
 
 
 @deferred_f_from_coro_f
-async def test_a_rejected_form_post_is_verified_with_the_template_that_detected_it() -> None:
-    async with environment() as env:
-        env.sim.add_fault(Fault(kind="bad_token", times=1))
-        result = await run(
-            env,
-            [page("/invisible")],
-            UCAPTCHA_TASKS={f"{HOST}/invisible": {"detect": {"css": "form#newsletter-form"}}},
-        )
-        assert_content(result, "/invisible")
-        assert result.only("/invisible").title == "Welcome to the newsletter"
-        assert result.stats["ucaptcha/tokens/rejected"] == 1
-        assert result.stats["ucaptcha/tasks/created"] == 2
+async def test_a_rejected_form_post_is_verified_with_the_template_that_detected_it(
+    env: Env,
+) -> None:
+    env.sim.add_fault(Fault(kind="bad_token", times=1))
+    result = await crawl(
+        env,
+        [page("/invisible")],
+        UCAPTCHA_TASKS={f"{HOST}/invisible": {"detect": {"css": "form#newsletter-form"}}},
+    )
+    assert_content(result, "/invisible")
+    assert result.only("/invisible").title == "Welcome to the newsletter"
+    assert result.stats["ucaptcha/tokens/rejected"] == 1
+    assert result.stats["ucaptcha/tasks/created"] == 2
 
 
 @deferred_f_from_coro_f
-async def test_builtin_false_without_a_website_key_is_refused_at_start() -> None:
-    async with environment() as env:
-        template = {
-            "detect": {"status": [403], "regex": "captcha_required", "builtin": False},
-            "task": {"type": "TurnstileTaskProxyless"},
-            "inject": {"mode": "header", "name": "X-Captcha-Token"},
-        }
-        settings = settings_for(env, UCAPTCHA_TASKS={f"{HOST}/api/*": template})
-        crawler = get_crawler(EdgeSpider, settings)
-        with pytest.raises(ConfigError, match="UCAPTCHA_TASKS"):
-            await crawler.crawl_async(base=env.site.url, pages=[page("/api/items?page=1")])
-        assert env.sim.count("createTask") == 0
+async def test_builtin_false_without_a_website_key_is_refused_at_start(env: Env) -> None:
+    template = {
+        "detect": {"status": [403], "regex": "captcha_required", "builtin": False},
+        "task": {"type": "TurnstileTaskProxyless"},
+        "inject": {"mode": "header", "name": "X-Captcha-Token"},
+    }
+    settings = settings_for(env, UCAPTCHA_TASKS={f"{HOST}/api/*": template})
+    crawler = get_crawler(RecordingSpider, settings)
+    with pytest.raises(ConfigError, match="UCAPTCHA_TASKS"):
+        await crawler.crawl_async(base=env.site.url, pages=[page("/api/items?page=1")])
+    assert env.sim.count("createTask") == 0
 
 
 # --- image captchas ------------------------------------------------------------------------------
@@ -547,311 +466,297 @@ CAPTCHA_PNG = {"method": "GET", "path": "/captcha.png"}
 
 
 @deferred_f_from_coro_f
-async def test_an_image_that_answers_404_gives_up_without_a_task() -> None:
-    async with environment() as env:
-        settings = rules({"stage": "request", **CAPTCHA_PNG, "action": "answer", "status": 404})
-        result = await run(
-            env,
-            [page("/image")],
-            UCAPTCHA_TASKS=IMAGE_TEMPLATES,
-            UCAPTCHA_MAX_ATTEMPTS=2,
-            **settings,
-        )
-        error = solve_error(result, "/image")
-        assert error.code == "image_download"
-        assert error.task_ids == ()
-        assert fired(result)["0"] == 2  # one download per attempt
-        assert env.sim.calls == []
-        assert result.stats["ucaptcha/gave_up"] == 1
+async def test_an_image_that_answers_404_gives_up_without_a_task(env: Env) -> None:
+    settings = rules({"stage": "request", **CAPTCHA_PNG, "action": "answer", "status": 404})
+    result = await crawl(
+        env,
+        [page("/image")],
+        UCAPTCHA_TASKS=IMAGE_TEMPLATES,
+        UCAPTCHA_MAX_ATTEMPTS=2,
+        **settings,
+    )
+    error = solve_error(result, "/image")
+    assert error.code == "image_download"
+    assert error.task_ids == ()
+    assert fired(result)["0"] == 2  # one download per attempt
+    assert env.sim.calls == []
+    assert result.stats["ucaptcha/gave_up"] == 1
 
 
 @deferred_f_from_coro_f
 async def test_an_image_download_network_error_is_an_image_download_failure(
+    env: Env,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    async with environment() as env:
-        settings = rules({"stage": "request", **CAPTCHA_PNG, "action": "refuse"})
-        result = await run(
-            env,
-            [page("/image")],
-            UCAPTCHA_TASKS=IMAGE_TEMPLATES,
-            UCAPTCHA_MAX_ATTEMPTS=2,
-            RETRY_ENABLED=False,
-            **settings,
-        )
-        error = solve_error(result, "/image")
-        assert error.code == "image_download"
-        assert fired(result)["0"] == 2
-        assert errors_logged(caplog) == []
+    settings = rules({"stage": "request", **CAPTCHA_PNG, "action": "refuse"})
+    result = await crawl(
+        env,
+        [page("/image")],
+        UCAPTCHA_TASKS=IMAGE_TEMPLATES,
+        UCAPTCHA_MAX_ATTEMPTS=2,
+        RETRY_ENABLED=False,
+        **settings,
+    )
+    error = solve_error(result, "/image")
+    assert error.code == "image_download"
+    assert fired(result)["0"] == 2
+    assert errors_logged(caplog) == []
 
 
 # --- domain scope --------------------------------------------------------------------------------
 
 
 @deferred_f_from_coro_f
-async def test_domain_leader_rejected_once_solves_again_and_serves_its_followers() -> None:
-    async with environment() as env:
-        env.sim.add_fault(Fault(kind="bad_token", times=1))
-        result = await run(env, [page(p) for p in ZONE], UCAPTCHA_TASKS=ZONE_TEMPLATES)
-        for path in ZONE:
-            assert_content(result, path)
-        assert len(env.sim.tasks) == 2
-        assert result.stats["ucaptcha/tokens/rejected"] == 1
-        assert result.stats["ucaptcha/solved"] == 5
-        assert result.stats["ucaptcha/shared"] >= 1
-
-
-@deferred_f_from_coro_f
-async def test_domain_leader_whose_tasks_fail_fails_its_followers_with_one_task() -> None:
-    async with environment() as env:
-        env.sim.add_fault(Fault(kind="fail"))
-        result = await run(
-            env, [page(p) for p in ZONE], UCAPTCHA_TASKS=ZONE_TEMPLATES, UCAPTCHA_MAX_ATTEMPTS=1
-        )
-        for path in ZONE:
-            assert solve_error(result, path).code == "ERROR_CAPTCHA_UNSOLVABLE"
-        assert len(env.sim.tasks) == 1
-        assert result.stats["ucaptcha/gave_up"] == 5
-
-
-@deferred_f_from_coro_f
-async def test_domain_leader_giving_up_on_rejected_tokens_fails_its_followers() -> None:
-    async with environment() as env:
-        env.sim.add_fault(Fault(kind="bad_token"))
-        result = await run(
-            env, [page(p) for p in ZONE], UCAPTCHA_TASKS=ZONE_TEMPLATES, UCAPTCHA_MAX_ATTEMPTS=1
-        )
-        assert result.stats["ucaptcha/shared"] >= 1
-        for path in ZONE:
-            assert solve_error(result, path).code == "max_attempts"
-        assert len(env.sim.tasks) == 1
-
-
-@deferred_f_from_coro_f
-async def test_domain_leader_refused_on_reissue_lets_the_followers_solve() -> None:
-    async with environment() as env:
-        settings = rules({"stage": "request", **ZONE_VERIFY, "action": "refuse", "times": 1})
-        result = await run(
-            env,
-            [page(p) for p in ZONE],
-            UCAPTCHA_TASKS=ZONE_TEMPLATES,
-            RETRY_ENABLED=False,
-            **settings,
-        )
-        outcomes = [result.only(p) for p in ZONE]
-        refused = [
-            o
-            for o in outcomes
-            if isinstance(o.error, CaptchaSolveError)
-            and o.error.code == "download_failed"
-            and isinstance(o.error.__cause__, TxConnectionRefused)
-        ]
-        assert len(refused) == 1
-        assert all(o.title for o in outcomes if o not in refused)
-        assert len(env.sim.tasks) == 2
-        assert result.stats["ucaptcha/gave_up"] == 1
-        assert result.reason == "finished"
-
-
-@deferred_f_from_coro_f
-async def test_domain_leader_reissue_dropped_releases_the_followers_when_idle() -> None:
-    async with environment() as env:
-        settings = rules({"stage": "scheduled", **ZONE_VERIFY, "action": "ignore", "times": 1})
-        result = await run(
-            env, [page(p) for p in ZONE], expect=[], UCAPTCHA_TASKS=ZONE_TEMPLATES, **settings
-        )
-        ended = [p for p in ZONE if result.outcomes.get(p)]
-        # the dropped leader never ends, as any request a component drops; the others are served
-        assert len(ended) == 4
-        for path in ended:
-            assert_content(result, path)
-        assert result.reason == "finished"
-        assert middleware_of(result).waiting == 0
-
-
-@deferred_f_from_coro_f
-async def test_domain_followers_end_when_the_reparked_leader_is_a_bad_template() -> None:
-    async with environment(site_config=DemoSiteConfig(pages=20, challenge_status=403)) as env:
-        env.sim.add_fault(Fault(kind="bad_token", times=1))
-        # the leader's refusal page comes without its form
-        settings = rules({"stage": "response", **ZONE_VERIFY, "action": "strip_form", "times": 1})
-        result = await run(
-            env, [page(p) for p in ZONE], expect=[], UCAPTCHA_TASKS=ZONE_TEMPLATES, **settings
-        )
-        assert result.stats["ucaptcha/shared"] >= 1
-        ended = [p for p in ZONE if result.outcomes.get(p)]
-        assert ended == ZONE
-
-
-@deferred_f_from_coro_f
-async def test_domain_followers_end_when_solving_stops_while_the_leader_token_is_out() -> None:
-    async with environment() as env:
-        env.sim.add_fault(Fault(kind="bad_token", task_type="turnstile", times=1))
-        env.sim.add_fault(
-            Fault(
-                kind="error_code",
-                endpoint="createTask",
-                task_type="recaptcha",
-                code="ERROR_ZERO_BALANCE",
-            )
-        )
-        # the leader's re-issued request waits until a reCAPTCHA page stopped the solver
-        hold = {"stage": "request", **ZONE_VERIFY, "action": "hold", "times": 1}
-        settings = rules({**hold, "trigger": guarded(env)[0]})
-        result = await run(
-            env, [page(p) for p in ZONE], expect=[], UCAPTCHA_TASKS=ZONE_TEMPLATES, **settings
-        )
-        assert result.reason == "ucaptcha_error_zero_balance"
-        assert solve_error(result, "trigger").code == "ERROR_ZERO_BALANCE"
-        assert result.stats["ucaptcha/shared"] >= 1
-        for path in ZONE:
-            assert solve_error(result, path).code == "ERROR_ZERO_BALANCE"
-
-
-@deferred_f_from_coro_f
-async def test_a_page_challenged_again_after_delivery_is_solved_again() -> None:
-    async with environment() as env:
-        path = guarded(env)[0]
-        # the same page again, in a cookie jar without the clearance cookie
-        again = page(path, "again", dont_filter=True, meta={"cookiejar": 2})
-        result = await run(
-            env, [page(path, "first")], spider_kwargs={"followups": {"first": [again]}}
-        )
-        for key in ("first", "again"):
-            assert_content(result, key)
-            info = result.only(key).info
-            assert info is not None
-            assert info["attempts"] == 1
-        assert result.only("first").info != result.only("again").info
-        assert result.stats["ucaptcha/solved"] == 2
-        assert result.stats["ucaptcha/challenges"] == 2
-        assert len(env.sim.tasks) == 2
-
-
-@deferred_f_from_coro_f
-async def test_domain_request_answered_after_the_clearance_is_resent_with_it() -> None:
-    async with environment() as env:
-        # /zone/2 leaves with the cookies of before the clearance, and is answered after it
-        settings = rules(
-            {"stage": "request", "path": "/zone/2", "action": "wait", "until": "/zone/1"}
-        )
-        result = await run(
-            env,
-            [page("/zone/1", priority=1), page("/zone/2")],
-            UCAPTCHA_TASKS=ZONE_TEMPLATES,
-            **settings,
-        )
-        for path in ("/zone/1", "/zone/2"):
-            assert_content(result, path)
-        info = result.only("/zone/2").info
-        assert info is not None
-        assert info["shared"] is True
-        assert info["cost"] == 0.0
-        assert len(env.sim.tasks) == 1
-        assert result.stats["ucaptcha/solved"] == 2
-
-
-@deferred_f_from_coro_f
-async def test_a_wall_served_with_503_is_solved_not_retried() -> None:
-    async with environment(site_config=DemoSiteConfig(pages=20, challenge_status=503)) as env:
-        path = guarded(env)[0]
-        result = await run(env, [page(path)])
+async def test_domain_leader_rejected_once_solves_again_and_serves_its_followers(env: Env) -> None:
+    env.sim.add_fault(Fault(kind="bad_token", times=1))
+    result = await crawl(env, [page(p) for p in ZONE], UCAPTCHA_TASKS=ZONE_TEMPLATES)
+    for path in ZONE:
         assert_content(result, path)
-        assert "retry/count" not in result.all_stats
-        assert result.stats["ucaptcha/solved"] == 1
+    assert len(env.sim.tasks) == 2
+    assert result.stats["ucaptcha/tokens/rejected"] == 1
+    assert result.stats["ucaptcha/solved"] == 5
+    assert result.stats["ucaptcha/shared"] >= 1
 
 
 @deferred_f_from_coro_f
-async def test_a_stuck_task_times_out_and_reaches_the_errback() -> None:
-    async with environment() as env:
-        env.sim.add_fault(Fault(kind="stuck"))
-        path = guarded(env)[0]
-        result = await run(env, [page(path)], UCAPTCHA_SOLVE_TIMEOUT=0.3, UCAPTCHA_MAX_ATTEMPTS=1)
-        error = solve_error(result, path)
-        assert error.code == "solve_timeout"
-        assert len(error.task_ids) == 1
-        assert result.stats["ucaptcha/tasks/timeout"] == 1
-        assert result.stats["ucaptcha/gave_up"] == 1
-        assert result.reason == "finished"
+async def test_domain_leader_whose_tasks_fail_fails_its_followers_with_one_task(env: Env) -> None:
+    env.sim.add_fault(Fault(kind="fail"))
+    result = await crawl(
+        env, [page(p) for p in ZONE], UCAPTCHA_TASKS=ZONE_TEMPLATES, UCAPTCHA_MAX_ATTEMPTS=1
+    )
+    for path in ZONE:
+        assert solve_error(result, path).code == "ERROR_CAPTCHA_UNSOLVABLE"
+    assert len(env.sim.tasks) == 1
+    assert result.stats["ucaptcha/gave_up"] == 5
+
+
+@deferred_f_from_coro_f
+async def test_domain_leader_giving_up_on_rejected_tokens_fails_its_followers(env: Env) -> None:
+    env.sim.add_fault(Fault(kind="bad_token"))
+    result = await crawl(
+        env, [page(p) for p in ZONE], UCAPTCHA_TASKS=ZONE_TEMPLATES, UCAPTCHA_MAX_ATTEMPTS=1
+    )
+    assert result.stats["ucaptcha/shared"] >= 1
+    for path in ZONE:
+        assert solve_error(result, path).code == "max_attempts"
+    assert len(env.sim.tasks) == 1
+
+
+@deferred_f_from_coro_f
+async def test_domain_leader_refused_on_reissue_lets_the_followers_solve(env: Env) -> None:
+    settings = rules({"stage": "request", **ZONE_VERIFY, "action": "refuse", "times": 1})
+    result = await crawl(
+        env,
+        [page(p) for p in ZONE],
+        UCAPTCHA_TASKS=ZONE_TEMPLATES,
+        RETRY_ENABLED=False,
+        **settings,
+    )
+    outcomes = [result.only(p) for p in ZONE]
+    refused = [
+        o
+        for o in outcomes
+        if isinstance(o.error, CaptchaSolveError)
+        and o.error.code == "download_failed"
+        and isinstance(o.error.__cause__, TxConnectionRefused)
+    ]
+    assert len(refused) == 1
+    assert all(o.title for o in outcomes if o not in refused)
+    assert len(env.sim.tasks) == 2
+    assert result.stats["ucaptcha/gave_up"] == 1
+    assert result.reason == "finished"
+
+
+@deferred_f_from_coro_f
+async def test_domain_leader_reissue_dropped_releases_the_followers_when_idle(env: Env) -> None:
+    settings = rules({"stage": "scheduled", **ZONE_VERIFY, "action": "ignore", "times": 1})
+    result = await crawl(
+        env, [page(p) for p in ZONE], expect=[], UCAPTCHA_TASKS=ZONE_TEMPLATES, **settings
+    )
+    ended = [p for p in ZONE if result.outcomes.get(p)]
+    # the dropped leader never ends, as any request a component drops; the others are served
+    assert len(ended) == 4
+    for path in ended:
+        assert_content(result, path)
+    assert result.reason == "finished"
+    assert middleware_of(result).waiting == 0
+
+
+@pytest.mark.demo_site(DemoSiteConfig(pages=20, challenge_status=403))
+@deferred_f_from_coro_f
+async def test_domain_followers_end_when_the_reparked_leader_is_a_bad_template(env: Env) -> None:
+    env.sim.add_fault(Fault(kind="bad_token", times=1))
+    # the leader's refusal page comes without its form
+    settings = rules({"stage": "response", **ZONE_VERIFY, "action": "strip_form", "times": 1})
+    result = await crawl(
+        env, [page(p) for p in ZONE], expect=[], UCAPTCHA_TASKS=ZONE_TEMPLATES, **settings
+    )
+    assert result.stats["ucaptcha/shared"] >= 1
+    ended = [p for p in ZONE if result.outcomes.get(p)]
+    assert ended == ZONE
+
+
+@deferred_f_from_coro_f
+async def test_domain_followers_end_when_solving_stops_while_the_leader_token_is_out(
+    env: Env,
+) -> None:
+    env.sim.add_fault(Fault(kind="bad_token", task_type="turnstile", times=1))
+    env.sim.add_fault(
+        Fault(
+            kind="error_code",
+            endpoint="createTask",
+            task_type="recaptcha",
+            code="ERROR_ZERO_BALANCE",
+        )
+    )
+    # the leader's re-issued request waits until a reCAPTCHA page stopped the solver
+    hold = {"stage": "request", **ZONE_VERIFY, "action": "hold", "times": 1}
+    settings = rules({**hold, "trigger": guarded(env)[0]})
+    result = await crawl(
+        env, [page(p) for p in ZONE], expect=[], UCAPTCHA_TASKS=ZONE_TEMPLATES, **settings
+    )
+    assert result.reason == "ucaptcha_error_zero_balance"
+    assert solve_error(result, "trigger").code == "ERROR_ZERO_BALANCE"
+    assert result.stats["ucaptcha/shared"] >= 1
+    for path in ZONE:
+        assert solve_error(result, path).code == "ERROR_ZERO_BALANCE"
+
+
+@deferred_f_from_coro_f
+async def test_a_page_challenged_again_after_delivery_is_solved_again(env: Env) -> None:
+    path = guarded(env)[0]
+    # the same page again, in a cookie jar without the clearance cookie
+    again = page(path, "again", dont_filter=True, meta={"cookiejar": 2})
+    result = await crawl(
+        env, [page(path, "first")], spider_kwargs={"followups": {"first": [again]}}
+    )
+    for key in ("first", "again"):
+        assert_content(result, key)
+        info = result.only(key).info
+        assert info is not None
+        assert info["attempts"] == 1
+    assert result.only("first").info != result.only("again").info
+    assert result.stats["ucaptcha/solved"] == 2
+    assert result.stats["ucaptcha/challenges"] == 2
+    assert len(env.sim.tasks) == 2
+
+
+@deferred_f_from_coro_f
+async def test_domain_request_answered_after_the_clearance_is_resent_with_it(env: Env) -> None:
+    # /zone/2 leaves with the cookies of before the clearance, and is answered after it
+    settings = rules({"stage": "request", "path": "/zone/2", "action": "wait", "until": "/zone/1"})
+    result = await crawl(
+        env,
+        [page("/zone/1", priority=1), page("/zone/2")],
+        UCAPTCHA_TASKS=ZONE_TEMPLATES,
+        **settings,
+    )
+    for path in ("/zone/1", "/zone/2"):
+        assert_content(result, path)
+    info = result.only("/zone/2").info
+    assert info is not None
+    assert info["shared"] is True
+    assert info["cost"] == 0.0
+    assert len(env.sim.tasks) == 1
+    assert result.stats["ucaptcha/solved"] == 2
+
+
+@pytest.mark.demo_site(DemoSiteConfig(pages=20, challenge_status=503))
+@deferred_f_from_coro_f
+async def test_a_wall_served_with_503_is_solved_not_retried(env: Env) -> None:
+    path = guarded(env)[0]
+    result = await crawl(env, [page(path)])
+    assert_content(result, path)
+    assert "retry/count" not in result.all_stats
+    assert result.stats["ucaptcha/solved"] == 1
+
+
+@deferred_f_from_coro_f
+async def test_a_stuck_task_times_out_and_reaches_the_errback(env: Env) -> None:
+    env.sim.add_fault(Fault(kind="stuck"))
+    path = guarded(env)[0]
+    result = await crawl(env, [page(path)], UCAPTCHA_SOLVE_TIMEOUT=0.3, UCAPTCHA_MAX_ATTEMPTS=1)
+    error = solve_error(result, path)
+    assert error.code == "solve_timeout"
+    assert len(error.task_ids) == 1
+    assert result.stats["ucaptcha/tasks/timeout"] == 1
+    assert result.stats["ucaptcha/gave_up"] == 1
+    assert result.reason == "finished"
 
 
 # --- stops ---------------------------------------------------------------------------------------
 
 
 @deferred_f_from_coro_f
-async def test_budget_reached_while_requests_are_being_parked_fails_them_all() -> None:
-    async with environment() as env:
-        # the first sign-in spends the budget; its callback sends three more at once
-        more = [login(f"more{n}", f"user{n}") for n in range(3)]
-        result = await run(
-            env,
-            [login("first")],
-            expect=["first", *[spec.key for spec in more]],
-            spider_kwargs={"followups": {"first": more}},
-            UCAPTCHA_BUDGET=0.006,  # one task at the estimate ($0.005)
-        )
-        assert result.only("first").info is not None
-        for spec in more:
-            assert solve_error(result, spec.key).code == "budget_exhausted"
-        assert result.reason == "ucaptcha_budget_exhausted"
+async def test_budget_reached_while_requests_are_being_parked_fails_them_all(env: Env) -> None:
+    # the first sign-in spends the budget; its callback sends three more at once
+    more = [login(f"more{n}", f"user{n}") for n in range(3)]
+    result = await crawl(
+        env,
+        [login("first")],
+        expect=["first", *[spec.key for spec in more]],
+        spider_kwargs={"followups": {"first": more}},
+        UCAPTCHA_BUDGET=0.006,  # one task at the estimate ($0.005)
+    )
+    assert result.only("first").info is not None
+    for spec in more:
+        assert solve_error(result, spec.key).code == "budget_exhausted"
+    assert result.reason == "ucaptcha_budget_exhausted"
 
 
 @deferred_f_from_coro_f
-async def test_tasks_in_flight_at_a_budget_stop_are_waited_for_and_counted() -> None:
+async def test_tasks_in_flight_at_a_budget_stop_are_waited_for_and_counted(env: Env) -> None:
     """The budget stop lets the tasks in flight end (they are paid for): the stuck one times
     out, is counted at its price, and only then the spider closes."""
-    async with environment() as env:
-        env.sim.add_fault(Fault(kind="stuck", times=1))
-        paths = guarded(env, 3)
-        result = await run(
-            env,
-            [page(p) for p in paths],
-            UCAPTCHA_BUDGET=0.007,  # room for two tasks at this estimate
-            UCAPTCHA_PRICE_ESTIMATES={"recaptcha_v2": 0.003},
-            UCAPTCHA_MAX_CONCURRENT_TASKS=2,
-            UCAPTCHA_SOLVE_TIMEOUT=1.0,
-        )
-        assert result.reason == "ucaptcha_budget_exhausted"
-        stats = result.stats
-        assert stats["ucaptcha/tasks/created"] == 2
-        assert stats["ucaptcha/tasks/ready"] == 1
-        assert stats["ucaptcha/tasks/timeout"] == 1
-        assert stats["ucaptcha/gave_up"] == 2
-        assert "ucaptcha/tasks/abandoned" not in stats
-        assert stats["ucaptcha/cost_usd"] == pytest.approx(env.sim.charged())
+    env.sim.add_fault(Fault(kind="stuck", times=1))
+    paths = guarded(env, 3)
+    result = await crawl(
+        env,
+        [page(p) for p in paths],
+        UCAPTCHA_BUDGET=0.007,  # room for two tasks at this estimate
+        UCAPTCHA_PRICE_ESTIMATES={"recaptcha_v2": 0.003},
+        UCAPTCHA_MAX_CONCURRENT_TASKS=2,
+        UCAPTCHA_SOLVE_TIMEOUT=1.0,
+    )
+    assert result.reason == "ucaptcha_budget_exhausted"
+    stats = result.stats
+    assert stats["ucaptcha/tasks/created"] == 2
+    assert stats["ucaptcha/tasks/ready"] == 1
+    assert stats["ucaptcha/tasks/timeout"] == 1
+    assert stats["ucaptcha/gave_up"] == 2
+    assert "ucaptcha/tasks/abandoned" not in stats
+    assert stats["ucaptcha/cost_usd"] == pytest.approx(env.sim.charged())
 
 
 @deferred_f_from_coro_f
-async def test_the_last_rejected_token_is_reported_before_close() -> None:
-    async with environment() as env:
-        env.sim.add_fault(Fault(kind="bad_token"))
-        env.sim.add_fault(Fault(kind="slow", endpoint="feedbackTask", delay=0.3))
-        path = guarded(env)[0]
-        result = await run(env, [page(path)], UCAPTCHA_MAX_ATTEMPTS=1)
-        assert solve_error(result, path).code == "max_attempts"
-        assert result.stats["ucaptcha/tokens/rejected"] == 1
-        assert result.stats.get("ucaptcha/feedback/invalid") == 1
-        assert [len(task.feedback) for task in env.sim.tasks.values()] == [1]
+async def test_the_last_rejected_token_is_reported_before_close(env: Env) -> None:
+    env.sim.add_fault(Fault(kind="bad_token"))
+    env.sim.add_fault(Fault(kind="slow", endpoint="feedbackTask", delay=0.3))
+    path = guarded(env)[0]
+    result = await crawl(env, [page(path)], UCAPTCHA_MAX_ATTEMPTS=1)
+    assert solve_error(result, path).code == "max_attempts"
+    assert result.stats["ucaptcha/tokens/rejected"] == 1
+    assert result.stats.get("ucaptcha/feedback/invalid") == 1
+    assert [len(task.feedback) for task in env.sim.tasks.values()] == [1]
 
 
 @deferred_f_from_coro_f
-async def test_one_task_slot_solves_many_parked_requests_one_after_another() -> None:
-    async with environment() as env:
-        paths = guarded(env, 5)
-        result = await run(env, [page(p) for p in paths], UCAPTCHA_MAX_CONCURRENT_TASKS=1)
-        for path in paths:
-            assert_content(result, path)
-        tasks = sorted(env.sim.tasks.values(), key=lambda task: task.created_at)
-        assert len(tasks) == 5
-        for before, after in itertools.pairwise(tasks):
-            assert before.ready_at is not None
-            assert before.ready_at <= after.created_at
+async def test_one_task_slot_solves_many_parked_requests_one_after_another(env: Env) -> None:
+    paths = guarded(env, 5)
+    result = await crawl(env, [page(p) for p in paths], UCAPTCHA_MAX_CONCURRENT_TASKS=1)
+    for path in paths:
+        assert_content(result, path)
+    tasks = sorted(env.sim.tasks.values(), key=lambda task: task.created_at)
+    assert len(tasks) == 5
+    for before, after in itertools.pairwise(tasks):
+        assert before.ready_at is not None
+        assert before.ready_at <= after.created_at
 
 
 # --- closing while requests wait -----------------------------------------------------------------
 
 
-class CloseFromCallback(EdgeSpider):
+class CloseFromCallback(RecordingSpider):
     """The ``closer`` page's callback closes the spider as Ctrl-C does; with ``wait_for_handback``
     it then waits, keeping the close pending, until the middleware hands a request back to the
     engine (a re-issue or a failure)."""
@@ -891,95 +796,96 @@ class CloseWhileHandingBack(CloseFromCallback):
 
 @deferred_f_from_coro_f
 async def test_close_while_parked_and_waiting_for_a_task_slot(
+    env: Env,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    async with environment() as env:
-        env.sim.add_fault(Fault(kind="stuck"))
-        paths = guarded(env, 3)
-        closer = page(plain(env, 1)[0], "closer", priority=-10)
-        result = await run(
-            env,
-            [page(p, priority=10) for p in paths] + [closer],
-            spider_cls=CloseFromCallback,
-            expect=["closer"],
-            CONCURRENT_REQUESTS=1,
-            UCAPTCHA_MAX_CONCURRENT_TASKS=1,
-        )
-        assert result.reason == "test_stop"
-        assert all(not result.outcomes.get(p) for p in paths)
-        assert result.stats["ucaptcha/abandoned"] == 3
-        assert result.stats["ucaptcha/tasks/abandoned"] == 1
-        assert result.stats["ucaptcha/tasks/created"] == 1
-        assert errors_logged(caplog) == []
-        middleware = middleware_of(result)
-        assert middleware.waiting == 0
-        assert middleware.solver.in_flight == 0
+    env.sim.add_fault(Fault(kind="stuck"))
+    paths = guarded(env, 3)
+    closer = page(plain(env, 1)[0], "closer", priority=-10)
+    result = await crawl(
+        env,
+        [page(p, priority=10) for p in paths] + [closer],
+        spider_cls=CloseFromCallback,
+        expect=["closer"],
+        CONCURRENT_REQUESTS=1,
+        UCAPTCHA_MAX_CONCURRENT_TASKS=1,
+    )
+    assert result.reason == "test_stop"
+    assert all(not result.outcomes.get(p) for p in paths)
+    assert result.stats["ucaptcha/abandoned"] == 3
+    assert result.stats["ucaptcha/tasks/abandoned"] == 1
+    assert result.stats["ucaptcha/tasks/created"] == 1
+    assert errors_logged(caplog) == []
+    middleware = middleware_of(result)
+    assert middleware.waiting == 0
+    assert middleware.solver.in_flight == 0
 
 
 @pytest.mark.parametrize("fault", [None, "fail"], ids=["reissue", "failure"])
 @deferred_f_from_coro_f
-async def test_a_request_handed_back_while_closing_counts_as_abandoned(fault: str | None) -> None:
-    async with environment() as env:
-        if fault is not None:
-            env.sim.add_fault(Fault(kind=fault))
-        path = guarded(env)[0]
-        closer = page(plain(env, 1)[0], "closer", priority=-10)
-        result = await run(
-            env,
-            [page(path, priority=10), closer],
-            spider_cls=CloseWhileHandingBack,
-            expect=["closer"],
-            CONCURRENT_REQUESTS=1,
-            UCAPTCHA_MAX_ATTEMPTS=1,
-        )
-        assert result.reason == "test_stop"
-        assert result.stats["ucaptcha/tasks/created"] == 1
-        # the stats agree with what the spider saw: an errback per gave_up, else abandoned
-        ended = result.outcomes.get(path, [])
-        assert len(ended) <= 1
-        errbacks = sum(isinstance(outcome.error, CaptchaSolveError) for outcome in ended)
-        assert result.stats.get("ucaptcha/gave_up", 0) == errbacks
-        assert result.stats.get("ucaptcha/abandoned", 0) == 1 - len(ended)
+async def test_a_request_handed_back_while_closing_counts_as_abandoned(
+    env: Env, fault: str | None
+) -> None:
+    if fault is not None:
+        env.sim.add_fault(Fault(kind=fault))
+    path = guarded(env)[0]
+    closer = page(plain(env, 1)[0], "closer", priority=-10)
+    result = await crawl(
+        env,
+        [page(path, priority=10), closer],
+        spider_cls=CloseWhileHandingBack,
+        expect=["closer"],
+        CONCURRENT_REQUESTS=1,
+        UCAPTCHA_MAX_ATTEMPTS=1,
+    )
+    assert result.reason == "test_stop"
+    assert result.stats["ucaptcha/tasks/created"] == 1
+    # the stats agree with what the spider saw: an errback per gave_up, else abandoned
+    ended = result.outcomes.get(path, [])
+    assert len(ended) <= 1
+    errbacks = sum(isinstance(outcome.error, CaptchaSolveError) for outcome in ended)
+    assert result.stats.get("ucaptcha/gave_up", 0) == errbacks
+    assert result.stats.get("ucaptcha/abandoned", 0) == 1 - len(ended)
 
 
 # --- many at once --------------------------------------------------------------------------------
 
 
+@pytest.mark.demo_site(DemoSiteConfig(pages=40, challenge_share=0.25))
 @deferred_f_from_coro_f
-async def test_one_concurrent_request_is_enough_for_challenges_and_plain_pages() -> None:
-    async with environment(site_config=DemoSiteConfig(pages=40, challenge_share=0.25)) as env:
-        challenged, plain_pages = guarded(env, 5), plain(env, 10)
-        logins = [login(f"login{n}", f"user{n}") for n in range(2)]
-        # every solve is held until the last plain page is parsed: were a unit held meanwhile,
-        # that would never happen
-        held = HeldSolves(env, plain_pages)
-        result = await run(
-            env,
-            [page(p, priority=1) for p in challenged] + logins + [page(p) for p in plain_pages],
-            spider_kwargs={"on_parsed": held.parsed},
-            CONCURRENT_REQUESTS=1,
-        )
-        assert held.in_order, "the plain pages were not all parsed while the solves were held"
-        for path in challenged + plain_pages:
-            assert_content(result, path)
-        for spec in logins:
-            assert_content(result, spec.key)
-        hits = env.site.log
-        last_plain = max(h.seq for h in hits if h.path in plain_pages)
-        first_token = min(h.seq for h in hits if h.path in ("/verify/recaptcha", "/login"))
-        # no unit was held while the five walls and the two sign-ins were solved
-        assert last_plain < first_token
-        assert result.stats["ucaptcha/solved"] == 7
+async def test_one_concurrent_request_is_enough_for_challenges_and_plain_pages(env: Env) -> None:
+    challenged, plain_pages = guarded(env, 5), plain(env, 10)
+    logins = [login(f"login{n}", f"user{n}") for n in range(2)]
+    # every solve is held until the last plain page is parsed: were a unit held meanwhile,
+    # that would never happen
+    held = HeldSolves(env, plain_pages)
+    result = await crawl(
+        env,
+        [page(p, priority=1) for p in challenged] + logins + [page(p) for p in plain_pages],
+        spider_kwargs={"on_parsed": held.parsed},
+        CONCURRENT_REQUESTS=1,
+    )
+    assert held.in_order, "the plain pages were not all parsed while the solves were held"
+    for path in challenged + plain_pages:
+        assert_content(result, path)
+    for spec in logins:
+        assert_content(result, spec.key)
+    hits = env.site.log
+    last_plain = max(h.seq for h in hits if h.path in plain_pages)
+    first_token = min(h.seq for h in hits if h.path in ("/verify/recaptcha", "/login"))
+    # no unit was held while the five walls and the two sign-ins were solved
+    assert last_plain < first_token
+    assert result.stats["ucaptcha/solved"] == 7
 
 
+@pytest.mark.demo_site(DemoSiteConfig(pages=200, challenge_share=1.0))
 @deferred_f_from_coro_f
-async def test_hundreds_of_challenges_at_once() -> None:
-    async with environment(site_config=DemoSiteConfig(pages=200, challenge_share=1.0)) as env:
-        paths = guarded(env, 200)
-        result = await run(env, [page(p) for p in paths])
-        for path in paths:
-            assert_content(result, path)
-        assert result.stats["ucaptcha/solved"] == 200
-        assert result.stats["ucaptcha/tasks/created"] == 200
-        assert result.reason == "finished"
-        assert middleware_of(result).waiting == 0
+async def test_hundreds_of_challenges_at_once(env: Env) -> None:
+    paths = guarded(env, 200)
+    result = await crawl(env, [page(p) for p in paths])
+    for path in paths:
+        assert_content(result, path)
+    assert result.stats["ucaptcha/solved"] == 200
+    assert result.stats["ucaptcha/tasks/created"] == 200
+    assert result.reason == "finished"
+    assert middleware_of(result).waiting == 0

@@ -4,14 +4,14 @@ re-issues go out as the identity that solved, cookie walls are solved once per i
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from crawling import Env, Page, Result, crawl, environment, page
+import pytest_twisted
+from crawling import Env, Page, Result, crawl, page
 from scrapy import Request
-from scrapy.utils.defer import deferred_f_from_coro_f
+from scrapy.utils.defer import deferred_f_from_coro_f, deferred_from_coro
 
 from scrapy_ucaptcha.dialects import DIALECTS
 from scrapy_ucaptcha.errors import CaptchaSolveError
@@ -32,14 +32,24 @@ IDENTITY_SETTINGS: dict[str, Any] = {
 UA = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
 
 
-@asynccontextmanager
-async def proxied(dialect: str | None = None) -> AsyncIterator[tuple[Env, ForwardProxy]]:
-    config = DemoSiteConfig(pages=12, challenge_share=0.5, bind_identity=True)
-    sim = None
-    if dialect is not None:
-        sim = SimulatorConfig(solve_time={"*": SolveTime.fixed(0.05)}, dialect=dialect, seed=0)
-    async with environment(sim, config) as env, ForwardProxy(LOGINS) as proxy:
-        yield env, proxy
+pytestmark = pytest.mark.demo_site(
+    DemoSiteConfig(pages=12, challenge_share=0.5, bind_identity=True)
+)
+
+
+def _dialect_sim(dialect: str) -> SimulatorConfig:
+    return SimulatorConfig(solve_time={"*": SolveTime.fixed(0.05)}, dialect=dialect, seed=0)
+
+
+@pytest.fixture
+def proxy() -> Iterator[ForwardProxy]:
+    """The loopback forward proxy, with the logins of alice and bob."""
+    running = ForwardProxy(LOGINS)
+    running.start()
+    try:
+        yield running
+    finally:
+        pytest_twisted.blockon(deferred_from_coro(running.stop()))
 
 
 def guarded_pages(env: Env, proxy: ForwardProxy | None) -> list[Page]:
@@ -69,10 +79,11 @@ def assert_delivered(result: Result, pages: list[Page]) -> None:
 
 
 @deferred_f_from_coro_f
-async def test_each_task_carries_its_own_requests_proxy_and_user_agent() -> None:
-    async with proxied() as (env, proxy):
-        pages = guarded_pages(env, proxy)
-        result = await crawl(env, pages, USER_AGENT=UA, **IDENTITY_SETTINGS)
+async def test_each_task_carries_its_own_requests_proxy_and_user_agent(
+    env: Env, proxy: ForwardProxy
+) -> None:
+    pages = guarded_pages(env, proxy)
+    result = await crawl(env, pages, USER_AGENT=UA, **IDENTITY_SETTINGS)
     assert_delivered(result, pages)
     count = len(pages)
     assert count == 6
@@ -94,14 +105,16 @@ async def test_each_task_carries_its_own_requests_proxy_and_user_agent() -> None
     assert {login for login, status in proxy.counts()} == {"alice", "bob"}
 
 
+@pytest.mark.simulator(from_params=_dialect_sim)
 @pytest.mark.parametrize("dialect", sorted(DIALECTS))
 @deferred_f_from_coro_f
-async def test_each_provider_gets_the_proxy_its_own_way(dialect: str) -> None:
+async def test_each_provider_gets_the_proxy_its_own_way(
+    env: Env, proxy: ForwardProxy, dialect: str
+) -> None:
     """A proxy string for uCaptcha and CapSolver, the split fields for the others (the imitated
     providers read nothing else), under each provider's proxied type name."""
-    async with proxied(dialect) as (env, proxy):
-        pages = guarded_pages(env, proxy)[:2]
-        result = await crawl(env, pages, UCAPTCHA_DIALECT=dialect, **IDENTITY_SETTINGS)
+    pages = guarded_pages(env, proxy)[:2]
+    result = await crawl(env, pages, UCAPTCHA_DIALECT=dialect, **IDENTITY_SETTINGS)
     assert_delivered(result, pages)
     expected = proxied_type(DIALECTS[dialect].task_types["recaptcha_v2"])
     assert expected != DIALECTS[dialect].task_types["recaptcha_v2"]
@@ -109,16 +122,16 @@ async def test_each_provider_gets_the_proxy_its_own_way(dialect: str) -> None:
     assert {t.proxy_exit for t in env.sim.tasks.values()} == {exit_for("alice"), exit_for("bob")}
 
 
+@pytest.mark.simulator(from_params=_dialect_sim)
 @pytest.mark.parametrize(("dialect", "solved"), [("anticaptcha", False), ("ucaptcha", True)])
 @deferred_f_from_coro_f
-async def test_a_proxy_host_name(dialect: str, solved: bool) -> None:
+async def test_a_proxy_host_name(env: Env, proxy: ForwardProxy, dialect: str, solved: bool) -> None:
     """Anti-Captcha takes only IP addresses: a host name ends the request before any task;
     uCaptcha takes it."""
-    async with proxied(dialect) as (env, proxy):
-        url = proxy.proxy_url("alice").replace("127.0.0.1", "localhost")
-        item = min(env.site.guarded_items)
-        pages = [page(f"/item/{item}", meta={"proxy": url})]
-        result = await crawl(env, pages, UCAPTCHA_DIALECT=dialect, **IDENTITY_SETTINGS)
+    url = proxy.proxy_url("alice").replace("127.0.0.1", "localhost")
+    item = min(env.site.guarded_items)
+    pages = [page(f"/item/{item}", meta={"proxy": url})]
+    result = await crawl(env, pages, UCAPTCHA_DIALECT=dialect, **IDENTITY_SETTINGS)
     outcome = result.only(pages[0].key)
     if solved:
         assert outcome.status == 200
@@ -131,10 +144,9 @@ async def test_a_proxy_host_name(dialect: str, solved: bool) -> None:
 
 
 @deferred_f_from_coro_f
-async def test_without_a_proxy_tasks_stay_proxyless() -> None:
-    async with proxied() as (env, _):
-        pages = guarded_pages(env, None)
-        result = await crawl(env, pages, **IDENTITY_SETTINGS)
+async def test_without_a_proxy_tasks_stay_proxyless(env: Env) -> None:
+    pages = guarded_pages(env, None)
+    result = await crawl(env, pages, **IDENTITY_SETTINGS)
     assert_delivered(result, pages)
     tasks = list(env.sim.tasks.values())
     assert [t.type for t in tasks] == ["RecaptchaV2TaskProxyless"] * len(pages)
@@ -142,11 +154,12 @@ async def test_without_a_proxy_tasks_stay_proxyless() -> None:
 
 
 @deferred_f_from_coro_f
-async def test_without_passthrough_a_binding_site_refuses_every_token() -> None:
+async def test_without_passthrough_a_binding_site_refuses_every_token(
+    env: Env, proxy: ForwardProxy
+) -> None:
     """What the crawl looked like before passthrough: each request pays for every attempt."""
-    async with proxied() as (env, proxy):
-        pages = guarded_pages(env, proxy)
-        result = await crawl(env, pages, UCAPTCHA_PROXY_PASSTHROUGH=False, **IDENTITY_SETTINGS)
+    pages = guarded_pages(env, proxy)
+    result = await crawl(env, pages, UCAPTCHA_PROXY_PASSTHROUGH=False, **IDENTITY_SETTINGS)
     for spec in pages:
         error = result.only(spec.key).error
         assert isinstance(error, CaptchaSolveError)
@@ -170,17 +183,16 @@ class FlippingProxyMiddleware:
 
 @pytest.mark.parametrize("pinned", [True, False])
 @deferred_f_from_coro_f
-async def test_reissues_keep_the_tasks_proxy_with_a_rotating_middleware(pinned: bool) -> None:
-    async with proxied() as (env, proxy):
-        FlippingProxyMiddleware.proxies = (proxy.proxy_url("alice"), proxy.proxy_url("bob"))
-        pages = [
-            page(p.path, meta={"start": n % 2}) for n, p in enumerate(guarded_pages(env, None))
-        ]
-        middlewares = {**MIDDLEWARES, f"{__name__}.FlippingProxyMiddleware": 610}
-        if not pinned:
-            del middlewares["scrapy_ucaptcha.UCaptchaIdentityMiddleware"]
-        settings = {**IDENTITY_SETTINGS, "DOWNLOADER_MIDDLEWARES": middlewares}
-        result = await crawl(env, pages, expect_all=pinned, **settings)
+async def test_reissues_keep_the_tasks_proxy_with_a_rotating_middleware(
+    env: Env, proxy: ForwardProxy, pinned: bool
+) -> None:
+    FlippingProxyMiddleware.proxies = (proxy.proxy_url("alice"), proxy.proxy_url("bob"))
+    pages = [page(p.path, meta={"start": n % 2}) for n, p in enumerate(guarded_pages(env, None))]
+    middlewares = {**MIDDLEWARES, f"{__name__}.FlippingProxyMiddleware": 610}
+    if not pinned:
+        del middlewares["scrapy_ucaptcha.UCaptchaIdentityMiddleware"]
+    settings = {**IDENTITY_SETTINGS, "DOWNLOADER_MIDDLEWARES": middlewares}
+    result = await crawl(env, pages, expect=None if pinned else (), **settings)
     count = len(pages)
     if pinned:
         assert_delivered(result, pages)
@@ -218,11 +230,10 @@ def wall_pages(proxy: ForwardProxy | None, prefix: str) -> list[Page]:
 @pytest.mark.parametrize(("prefix", "kind", "task_type", "site_kind"), WALL_CASES)
 @deferred_f_from_coro_f
 async def test_cookie_walls_are_solved_once_per_identity(
-    prefix: str, kind: str, task_type: str, site_kind: str
+    prefix: str, kind: str, task_type: str, site_kind: str, *, env: Env, proxy: ForwardProxy
 ) -> None:
-    async with proxied() as (env, proxy):
-        pages = wall_pages(proxy, prefix)
-        result = await crawl(env, pages, USER_AGENT=UA, **IDENTITY_SETTINGS)
+    pages = wall_pages(proxy, prefix)
+    result = await crawl(env, pages, USER_AGENT=UA, **IDENTITY_SETTINGS)
     for spec in pages:
         outcome = result.only(spec.key)
         assert outcome.status == 200, (spec.key, outcome)
@@ -240,11 +251,10 @@ async def test_cookie_walls_are_solved_once_per_identity(
 @pytest.mark.parametrize(("prefix", "kind", "task_type", "site_kind"), WALL_CASES)
 @deferred_f_from_coro_f
 async def test_cookie_walls_without_a_proxy_are_never_paid(
-    prefix: str, kind: str, task_type: str, site_kind: str
+    env: Env, prefix: str, kind: str, task_type: str, site_kind: str
 ) -> None:
-    async with proxied() as (env, _):
-        pages = wall_pages(None, prefix)
-        result = await crawl(env, pages, **IDENTITY_SETTINGS)
+    pages = wall_pages(None, prefix)
+    result = await crawl(env, pages, **IDENTITY_SETTINGS)
     for spec in pages:
         assert result.only(spec.key).status in (202, 403)
     assert env.sim.tasks == {}
@@ -256,10 +266,9 @@ async def test_cookie_walls_without_a_proxy_are_never_paid(
 
 
 @deferred_f_from_coro_f
-async def test_a_banned_datadome_ip_is_never_paid() -> None:
-    async with proxied() as (env, proxy):
-        pages = [page("/dd-banned/1", meta={"proxy": proxy.proxy_url("alice")})]
-        result = await crawl(env, pages, **IDENTITY_SETTINGS)
+async def test_a_banned_datadome_ip_is_never_paid(env: Env, proxy: ForwardProxy) -> None:
+    pages = [page("/dd-banned/1", meta={"proxy": proxy.proxy_url("alice")})]
+    result = await crawl(env, pages, **IDENTITY_SETTINGS)
     assert result.only("/dd-banned/1").status == 403
     assert env.sim.tasks == {}
     assert result.stats == {
@@ -270,10 +279,9 @@ async def test_a_banned_datadome_ip_is_never_paid() -> None:
 
 
 @deferred_f_from_coro_f
-async def test_a_private_proxy_is_refused_before_any_task() -> None:
-    async with proxied() as (env, proxy):
-        pages = guarded_pages(env, proxy)[:1]
-        result = await crawl(env, pages, DOWNLOADER_MIDDLEWARES=MIDDLEWARES)
+async def test_a_private_proxy_is_refused_before_any_task(env: Env, proxy: ForwardProxy) -> None:
+    pages = guarded_pages(env, proxy)[:1]
+    result = await crawl(env, pages, DOWNLOADER_MIDDLEWARES=MIDDLEWARES)
     error = result.only(pages[0].key).error
     assert isinstance(error, CaptchaSolveError)
     assert error.code == "bad_proxy"
@@ -284,16 +292,17 @@ async def test_a_private_proxy_is_refused_before_any_task() -> None:
 
 @deferred_f_from_coro_f
 async def test_the_proxy_password_is_in_no_log_stat_or_error(
+    env: Env,
+    proxy: ForwardProxy,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A DEBUG crawl through the proxy whose API quotes the task (proxy and all) back in an
     error: the password is in no log line, stat, exception or repr; the address is."""
-    async with proxied() as (env, proxy):
-        env.sim.add_fault(
-            Fault(kind="error_code", endpoint="createTask", code="ERROR_BAD_PROXY", times=1)
-        )
-        pages = guarded_pages(env, proxy)[:2]
-        result = await crawl(env, pages, **IDENTITY_SETTINGS)
+    env.sim.add_fault(
+        Fault(kind="error_code", endpoint="createTask", code="ERROR_BAD_PROXY", times=1)
+    )
+    pages = guarded_pages(env, proxy)[:2]
+    result = await crawl(env, pages, **IDENTITY_SETTINGS)
     outcomes = [result.only(spec.key) for spec in pages]
     errors = [o.error for o in outcomes if o.error is not None]
     assert len(errors) == 1  # the request whose task was refused; the other one was solved

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from crawling import HOST, crawl, environment, page
+from crawling import HOST, Env, crawl, page
 from scrapy.settings import Settings
 from scrapy.utils.defer import deferred_f_from_coro_f, maybe_deferred_to_future
 
@@ -236,39 +236,48 @@ def _sim_config(dialect: str) -> SimulatorConfig:
     return SimulatorConfig(solve_time={"*": SolveTime.fixed(0.05)}, dialect=dialect, seed=0)
 
 
+def _account_sim_config(dialect: str, case: str) -> SimulatorConfig:
+    config = _sim_config(dialect)
+    if case == "zero_balance":
+        config.keys = {DEFAULT_API_KEY: 0.0}
+    return config
+
+
 @pytest.mark.parametrize("dialect", NAMES)
+@pytest.mark.simulator(from_params=_sim_config)
 @deferred_f_from_coro_f
-async def test_a_crawl_solves_each_kind_and_reports_a_rejected_token(dialect: str) -> None:
-    async with environment(_sim_config(dialect)) as env:
-        recaptcha = DIALECTS[dialect].task_types["recaptcha_v2"]
-        env.sim.add_fault(Fault(kind="bad_token", task_type=recaptcha, times=1))
-        item = min(env.site.guarded_items)
-        paths = [f"/item/{item}", "/hcaptcha", "/turnstile", "/enterprise"]
-        result = await crawl(env, [page(p) for p in paths], UCAPTCHA_DIALECT=dialect)
-        for path in paths:
-            outcome = result.only(path)
-            assert outcome.error is None, outcome.error
-            assert outcome.status == 200
-            assert outcome.content
-        types = DIALECTS[dialect].task_types
-        assert sorted(t.type for t in env.sim.tasks.values()) == sorted(
-            [types["recaptcha_v2"]] * 2
-            + [types["hcaptcha"], types["turnstile"], types["recaptcha_enterprise"]]
-        )
-        rejected = next(t for t in env.sim.tasks.values() if t.bad_token)
-        endpoint = REPORTS[dialect][0]
-        assert [(f["endpoint"], f["invalid"]) for f in rejected.feedback] == [(endpoint, True)]
-        stats = result.stats
-        assert stats["ucaptcha/solved"] == 4
-        assert stats["ucaptcha/tasks/created"] == 5
-        assert stats["ucaptcha/tokens/rejected"] == 1
-        assert stats["ucaptcha/feedback/invalid"] == 1
-        accepted = [
-            f["endpoint"] for t in env.sim.tasks.values() for f in t.feedback if not f["invalid"]
-        ]
-        assert stats.get(f"ucaptcha/api_calls/{endpoint}") == 1 + accepted.count(endpoint)
-        assert result.reason == "finished"
-        assert f"ucaptcha/cost_usd/{HOST}" in stats
+async def test_a_crawl_solves_each_kind_and_reports_a_rejected_token(
+    env: Env, dialect: str
+) -> None:
+    recaptcha = DIALECTS[dialect].task_types["recaptcha_v2"]
+    env.sim.add_fault(Fault(kind="bad_token", task_type=recaptcha, times=1))
+    item = min(env.site.guarded_items)
+    paths = [f"/item/{item}", "/hcaptcha", "/turnstile", "/enterprise"]
+    result = await crawl(env, [page(p) for p in paths], UCAPTCHA_DIALECT=dialect)
+    for path in paths:
+        outcome = result.only(path)
+        assert outcome.error is None, outcome.error
+        assert outcome.status == 200
+        assert outcome.content
+    types = DIALECTS[dialect].task_types
+    assert sorted(t.type for t in env.sim.tasks.values()) == sorted(
+        [types["recaptcha_v2"]] * 2
+        + [types["hcaptcha"], types["turnstile"], types["recaptcha_enterprise"]]
+    )
+    rejected = next(t for t in env.sim.tasks.values() if t.bad_token)
+    endpoint = REPORTS[dialect][0]
+    assert [(f["endpoint"], f["invalid"]) for f in rejected.feedback] == [(endpoint, True)]
+    stats = result.stats
+    assert stats["ucaptcha/solved"] == 4
+    assert stats["ucaptcha/tasks/created"] == 5
+    assert stats["ucaptcha/tokens/rejected"] == 1
+    assert stats["ucaptcha/feedback/invalid"] == 1
+    accepted = [
+        f["endpoint"] for t in env.sim.tasks.values() for f in t.feedback if not f["invalid"]
+    ]
+    assert stats.get(f"ucaptcha/api_calls/{endpoint}") == 1 + accepted.count(endpoint)
+    assert result.reason == "finished"
+    assert f"ucaptcha/cost_usd/{HOST}" in stats
 
 
 ACCEPTED: dict[str, dict[str, str | None]] = {
@@ -287,78 +296,80 @@ ACCEPTED: dict[str, dict[str, str | None]] = {
 
 
 @pytest.mark.parametrize("dialect", NAMES)
+@pytest.mark.simulator(from_params=_sim_config)
 @deferred_f_from_coro_f
-async def test_an_accepted_token_is_reported_where_the_provider_takes_it(dialect: str) -> None:
-    async with environment(_sim_config(dialect)) as env:
-        types = DIALECTS[dialect].task_types
-        pages = {
-            "item": (f"/item/{min(env.site.guarded_items)}", types["recaptcha_v2"]),
-            "hcaptcha": ("/hcaptcha", types["hcaptcha"]),
-            "turnstile": ("/turnstile", types["turnstile"]),
-            "enterprise": ("/enterprise", types["recaptcha_enterprise"]),
-        }
-        result = await crawl(env, [page(p) for p, _ in pages.values()], UCAPTCHA_DIALECT=dialect)
-        expected = ACCEPTED[dialect]
-        by_type = {task.type: task for task in env.sim.tasks.values()}
-        assert sorted(by_type) == sorted(t for _, t in pages.values())
-        for name, (path, task_type) in pages.items():
-            assert result.only(path).status == 200
-            endpoint = expected[name]
-            reports = [(f["endpoint"], f["invalid"]) for f in by_type[task_type].feedback]
-            assert reports == ([] if endpoint is None else [(endpoint, False)]), name
-        sent = [e for e in expected.values() if e is not None]
-        stats = result.stats
-        assert stats.get("ucaptcha/feedback/valid") == (len(sent) or None)
-        for endpoint in set(sent):
-            assert stats[f"ucaptcha/api_calls/{endpoint}"] == sent.count(endpoint)
-        assert "ucaptcha/feedback/not_supported" not in stats
-        assert "ucaptcha/feedback/invalid" not in stats
-
-
-@deferred_f_from_coro_f
-async def test_accepted_tokens_are_not_reported_when_the_setting_says_so() -> None:
-    async with environment(_sim_config("2captcha")) as env:
-        paths = [f"/item/{min(env.site.guarded_items)}", "/hcaptcha"]
-        result = await crawl(
-            env,
-            [page(p) for p in paths],
-            UCAPTCHA_DIALECT="2captcha",
-            UCAPTCHA_FEEDBACK_ACCEPTED=False,
-        )
-        assert [result.only(p).status for p in paths] == [200, 200]
-        assert result.stats["ucaptcha/solved"] == 2
-        assert [t.feedback for t in env.sim.tasks.values()] == [[], []]
-        assert "ucaptcha/feedback/valid" not in result.stats
-        assert "ucaptcha/api_calls/reportCorrect" not in result.stats
-
-
-@deferred_f_from_coro_f
-async def test_no_report_at_all_without_feedback() -> None:
-    async with environment(_sim_config("ucaptcha")) as env:
-        env.sim.add_fault(Fault(kind="bad_token", times=1))
-        path = f"/item/{min(env.site.guarded_items)}"
-        result = await crawl(env, [page(path)], UCAPTCHA_FEEDBACK=False)
+async def test_an_accepted_token_is_reported_where_the_provider_takes_it(
+    env: Env, dialect: str
+) -> None:
+    types = DIALECTS[dialect].task_types
+    pages = {
+        "item": (f"/item/{min(env.site.guarded_items)}", types["recaptcha_v2"]),
+        "hcaptcha": ("/hcaptcha", types["hcaptcha"]),
+        "turnstile": ("/turnstile", types["turnstile"]),
+        "enterprise": ("/enterprise", types["recaptcha_enterprise"]),
+    }
+    result = await crawl(env, [page(p) for p, _ in pages.values()], UCAPTCHA_DIALECT=dialect)
+    expected = ACCEPTED[dialect]
+    by_type = {task.type: task for task in env.sim.tasks.values()}
+    assert sorted(by_type) == sorted(t for _, t in pages.values())
+    for name, (path, task_type) in pages.items():
         assert result.only(path).status == 200
-        assert result.stats["ucaptcha/tokens/rejected"] == 1
-        assert [t.feedback for t in env.sim.tasks.values()] == [[], []]
-        assert env.sim.count("feedbackTask") == 0
+        endpoint = expected[name]
+        reports = [(f["endpoint"], f["invalid"]) for f in by_type[task_type].feedback]
+        assert reports == ([] if endpoint is None else [(endpoint, False)]), name
+    sent = [e for e in expected.values() if e is not None]
+    stats = result.stats
+    assert stats.get("ucaptcha/feedback/valid") == (len(sent) or None)
+    for endpoint in set(sent):
+        assert stats[f"ucaptcha/api_calls/{endpoint}"] == sent.count(endpoint)
+    assert "ucaptcha/feedback/not_supported" not in stats
+    assert "ucaptcha/feedback/invalid" not in stats
 
 
+@pytest.mark.simulator(_sim_config("2captcha"))
 @deferred_f_from_coro_f
-async def test_capsolver_type_names_are_needed_at_capsolver() -> None:
+async def test_accepted_tokens_are_not_reported_when_the_setting_says_so(env: Env) -> None:
+    paths = [f"/item/{min(env.site.guarded_items)}", "/hcaptcha"]
+    result = await crawl(
+        env,
+        [page(p) for p in paths],
+        UCAPTCHA_DIALECT="2captcha",
+        UCAPTCHA_FEEDBACK_ACCEPTED=False,
+    )
+    assert [result.only(p).status for p in paths] == [200, 200]
+    assert result.stats["ucaptcha/solved"] == 2
+    assert [t.feedback for t in env.sim.tasks.values()] == [[], []]
+    assert "ucaptcha/feedback/valid" not in result.stats
+    assert "ucaptcha/api_calls/reportCorrect" not in result.stats
+
+
+@pytest.mark.simulator(_sim_config("ucaptcha"))
+@deferred_f_from_coro_f
+async def test_no_report_at_all_without_feedback(env: Env) -> None:
+    env.sim.add_fault(Fault(kind="bad_token", times=1))
+    path = f"/item/{min(env.site.guarded_items)}"
+    result = await crawl(env, [page(path)], UCAPTCHA_FEEDBACK=False)
+    assert result.only(path).status == 200
+    assert result.stats["ucaptcha/tokens/rejected"] == 1
+    assert [t.feedback for t in env.sim.tasks.values()] == [[], []]
+    assert env.sim.count("feedbackTask") == 0
+
+
+@pytest.mark.simulator(_sim_config("capsolver"))
+@deferred_f_from_coro_f
+async def test_capsolver_type_names_are_needed_at_capsolver(env: Env) -> None:
     """Anti-Captcha's spelling is refused by the imitated CapSolver: the dialect's names are what
     make the crawl work, not luck."""
-    async with environment(_sim_config("capsolver")) as env:
-        item = min(env.site.guarded_items)
-        result = await crawl(
-            env,
-            [page(f"/item/{item}")],
-            UCAPTCHA_DIALECT="capsolver",
-            UCAPTCHA_TASK_TYPES={"recaptcha_v2": "RecaptchaV2TaskProxyless"},
-        )
-        assert result.only(f"/item/{item}").error is not None
-        assert result.stats["ucaptcha/errors/error_invalid_task_data"] == 1
-        assert env.sim.tasks == {}
+    item = min(env.site.guarded_items)
+    result = await crawl(
+        env,
+        [page(f"/item/{item}")],
+        UCAPTCHA_DIALECT="capsolver",
+        UCAPTCHA_TASK_TYPES={"recaptcha_v2": "RecaptchaV2TaskProxyless"},
+    )
+    assert result.only(f"/item/{item}").error is not None
+    assert result.stats["ucaptcha/errors/error_invalid_task_data"] == 1
+    assert env.sim.tasks == {}
 
 
 ACCOUNT_CASES = [
@@ -369,37 +380,34 @@ ACCOUNT_CASES = [
 
 @pytest.mark.parametrize("dialect", NAMES)
 @pytest.mark.parametrize(("case", "settings"), ACCOUNT_CASES)
+@pytest.mark.simulator(from_params=_account_sim_config)
 @deferred_f_from_coro_f
 async def test_a_refused_account_closes_the_crawl_before_any_task_in_each_dialect(
-    dialect: str, case: str, settings: dict[str, Any]
+    env: Env, dialect: str, case: str, settings: dict[str, Any]
 ) -> None:
     """As on uCaptcha: the request ends in its errback, the spider closes with the code, and
     nothing is paid."""
-    sim_config = _sim_config(dialect)
-    if case == "zero_balance":
-        sim_config.keys = {DEFAULT_API_KEY: 0.0}
-    async with environment(sim_config) as env:
-        item = min(env.site.guarded_items)
-        result = await crawl(
-            env,
-            [page(f"/item/{item}")],
-            CONCURRENT_REQUESTS=1,
-            UCAPTCHA_DIALECT=dialect,
-            **settings,
-        )
-        error = result.only(f"/item/{item}").error
-        assert isinstance(error, CaptchaSolveError)
-        expected = {
-            "wrong_key": (
-                "ERROR_KEY_DENIED_ACCESS" if dialect == "capsolver" else "ERROR_KEY_DOES_NOT_EXIST"
-            ),
-            "zero_balance": "ERROR_ZERO_BALANCE",
-        }[case]
-        assert error.code == expected
-        assert result.reason == f"ucaptcha_{expected.lower()}"
-        assert env.sim.tasks == {}
-        assert env.sim.charged() == 0.0
-        assert "ucaptcha/cost_usd" not in result.stats
+    item = min(env.site.guarded_items)
+    result = await crawl(
+        env,
+        [page(f"/item/{item}")],
+        CONCURRENT_REQUESTS=1,
+        UCAPTCHA_DIALECT=dialect,
+        **settings,
+    )
+    error = result.only(f"/item/{item}").error
+    assert isinstance(error, CaptchaSolveError)
+    expected = {
+        "wrong_key": (
+            "ERROR_KEY_DENIED_ACCESS" if dialect == "capsolver" else "ERROR_KEY_DOES_NOT_EXIST"
+        ),
+        "zero_balance": "ERROR_ZERO_BALANCE",
+    }[case]
+    assert error.code == expected
+    assert result.reason == f"ucaptcha_{expected.lower()}"
+    assert env.sim.tasks == {}
+    assert env.sim.charged() == 0.0
+    assert "ucaptcha/cost_usd" not in result.stats
 
 
 @pytest.mark.parametrize(
@@ -448,16 +456,16 @@ def test_the_simulator_command_takes_a_dialect() -> None:
         SimulatorConfig(dialect="nope")
 
 
+@pytest.mark.simulator(_sim_config("ucaptcha"))
 @deferred_f_from_coro_f
-async def test_a_report_that_fails_loses_nothing() -> None:
-    async with environment(_sim_config("ucaptcha")) as env:
-        env.sim.add_fault(
-            Fault(kind="error_code", endpoint="feedbackTask", code="ERROR_NO_SUCH_METHOD")
-        )
-        path = f"/item/{min(env.site.guarded_items)}"
-        result = await crawl(env, [page(path)])
-        assert result.only(path).status == 200
-        assert result.reason == "finished"
-        assert result.stats["ucaptcha/solved"] == 1
-        assert env.sim.count("feedbackTask") == 1
-        assert "ucaptcha/feedback/valid" not in result.stats
+async def test_a_report_that_fails_loses_nothing(env: Env) -> None:
+    env.sim.add_fault(
+        Fault(kind="error_code", endpoint="feedbackTask", code="ERROR_NO_SUCH_METHOD")
+    )
+    path = f"/item/{min(env.site.guarded_items)}"
+    result = await crawl(env, [page(path)])
+    assert result.only(path).status == 200
+    assert result.reason == "finished"
+    assert result.stats["ucaptcha/solved"] == 1
+    assert env.sim.count("feedbackTask") == 1
+    assert "ucaptcha/feedback/valid" not in result.stats

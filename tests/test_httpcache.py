@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from crawling import HOST, RecordingSpider, crawl, environment, page
+from crawling import HOST, Env, RecordingSpider, crawl, page
 from scrapy import Request, Spider
 from scrapy.extensions.httpcache import DummyPolicy, RFC2616Policy
 from scrapy.http import HtmlResponse
@@ -100,45 +100,50 @@ def test_the_addon_wraps_the_configured_policy() -> None:
 
 
 @pytest.mark.parametrize("status", [200, 403])
+@pytest.mark.demo_site(
+    from_params=lambda status: DemoSiteConfig(
+        pages=12, challenge_share=0.5, challenge_status=status
+    )
+)
 @deferred_f_from_coro_f
-async def test_crawl_with_httpcache_solves_each_page_once(tmp_path: Path, status: int) -> None:
-    site = DemoSiteConfig(pages=12, challenge_share=0.5, challenge_status=status)
-    async with environment(site_config=site) as env:
-        guarded = sorted(env.site.guarded_items)
-        assert len(guarded) >= 3
-        pages = [page(f"/item/{n}") for n in range(1, 13)]
-        settings: dict[str, Any] = {
-            "DOWNLOADER_MIDDLEWARES": {},
-            "ADDONS": {Addon: 500},
-            "UCAPTCHA_CHECK_BALANCE": False,
-            "HTTPCACHE_ENABLED": True,
-            "HTTPCACHE_DIR": str(tmp_path / "cache"),
-            # what the README used to advise: not enough on its own when walls answer 200
-            "HTTPCACHE_IGNORE_HTTP_CODES": [429, 503],
-        }
-        first = await crawl(env, pages, **settings)
-        assert first.reason == "finished"
-        for spec in pages:
-            outcome = first.only(spec.key)
-            assert outcome.error is None
-            assert outcome.status == 200
-            assert outcome.content
-        assert first.stats["ucaptcha/challenges"] == len(guarded)
-        assert first.stats["ucaptcha/solved"] == len(guarded)
-        assert first.stats["ucaptcha/tasks/created"] == len(guarded)
-        assert "ucaptcha/tokens/rejected" not in first.stats
-        assert env.sim.count("createTask") == len(guarded)
+async def test_crawl_with_httpcache_solves_each_page_once(
+    env: Env, tmp_path: Path, status: int
+) -> None:
+    guarded = sorted(env.site.guarded_items)
+    assert len(guarded) >= 3
+    pages = [page(f"/item/{n}") for n in range(1, 13)]
+    settings: dict[str, Any] = {
+        "DOWNLOADER_MIDDLEWARES": {},
+        "ADDONS": {Addon: 500},
+        "UCAPTCHA_CHECK_BALANCE": False,
+        "HTTPCACHE_ENABLED": True,
+        "HTTPCACHE_DIR": str(tmp_path / "cache"),
+        # what the README used to advise: not enough on its own when walls answer 200
+        "HTTPCACHE_IGNORE_HTTP_CODES": [429, 503],
+    }
+    first = await crawl(env, pages, **settings)
+    assert first.reason == "finished"
+    for spec in pages:
+        outcome = first.only(spec.key)
+        assert outcome.error is None
+        assert outcome.status == 200
+        assert outcome.content
+    assert first.stats["ucaptcha/challenges"] == len(guarded)
+    assert first.stats["ucaptcha/solved"] == len(guarded)
+    assert first.stats["ucaptcha/tasks/created"] == len(guarded)
+    assert "ucaptcha/tokens/rejected" not in first.stats
+    assert env.sim.count("createTask") == len(guarded)
 
-        second = await crawl(env, pages, **settings)
-        assert second.reason == "finished"
-        for spec in pages:
-            outcome = second.only(spec.key)
-            assert outcome.status == 200
-            assert outcome.content
-        assert second.stats == {}
-        assert second.all_stats["httpcache/hit"] == len(pages)
-        assert "httpcache/miss" not in second.all_stats
-        assert env.sim.count("createTask") == len(guarded)
+    second = await crawl(env, pages, **settings)
+    assert second.reason == "finished"
+    for spec in pages:
+        outcome = second.only(spec.key)
+        assert outcome.status == 200
+        assert outcome.content
+    assert second.stats == {}
+    assert second.all_stats["httpcache/hit"] == len(pages)
+    assert "httpcache/miss" not in second.all_stats
+    assert env.sim.count("createTask") == len(guarded)
 
 
 class NeverSolves(RecordingSpider):
@@ -146,20 +151,19 @@ class NeverSolves(RecordingSpider):
 
 
 @deferred_f_from_coro_f
-async def test_the_policy_judges_with_the_spiders_templates(tmp_path: Path) -> None:
+async def test_the_policy_judges_with_the_spiders_templates(env: Env, tmp_path: Path) -> None:
     """A spider that never solves keeps its pages, walls included, in the cache as they are."""
-    async with environment() as env:
-        path = f"/item/{min(env.site.guarded_items)}"
-        result = await crawl(
-            env,
-            [page(path)],
-            spider_cls=NeverSolves,
-            DOWNLOADER_MIDDLEWARES={},
-            ADDONS={Addon: 500},
-            UCAPTCHA_CHECK_BALANCE=False,
-            HTTPCACHE_ENABLED=True,
-            HTTPCACHE_DIR=str(tmp_path / "cache"),
-        )
-        assert result.only(path).info is None
-        assert result.all_stats["httpcache/store"] == 1
-        assert "httpcache/uncacheable" not in result.all_stats
+    path = f"/item/{min(env.site.guarded_items)}"
+    result = await crawl(
+        env,
+        [page(path)],
+        spider_cls=NeverSolves,
+        DOWNLOADER_MIDDLEWARES={},
+        ADDONS={Addon: 500},
+        UCAPTCHA_CHECK_BALANCE=False,
+        HTTPCACHE_ENABLED=True,
+        HTTPCACHE_DIR=str(tmp_path / "cache"),
+    )
+    assert result.only(path).info is None
+    assert result.all_stats["httpcache/store"] == 1
+    assert "httpcache/uncacheable" not in result.all_stats

@@ -13,6 +13,7 @@ from forms import form_post
 from scrapy import Request
 from scrapy.http import HtmlResponse, JsonRequest
 
+from scrapy_ucaptcha import InjectMode
 from scrapy_ucaptcha.detection import Challenge, FormLocator
 from scrapy_ucaptcha.inject import InjectError, InjectPlan, apply, prepare, prepare_presolve
 from scrapy_ucaptcha.templates import InjectSpec
@@ -200,7 +201,7 @@ def test_form_of_a_relative_page() -> None:
 
 
 @pytest.mark.parametrize("mode", ["auto", "form"])
-def test_no_form_on_the_page(mode: str) -> None:
+def test_no_form_on_the_page(mode: InjectMode) -> None:
     spec = InjectSpec(mode=mode)
     with pytest.raises(InjectError, match="no form"):
         prepare(spec, challenge(form=None), challenge_response())

@@ -12,12 +12,21 @@ from typing import Any
 
 import pytest
 import scrapy
-from crawling import HOST, Env, Page, RecordingSpider, Result, environment, page, settings_for
+from crawling import (
+    HOST,
+    Env,
+    Page,
+    RecordingSpider,
+    Result,
+    crawl,
+    finish,
+    page,
+    start_crawl,
+)
 from packaging.version import Version
 from scrapy import Request, signals
 from scrapy.crawler import Crawler
 from scrapy.utils.defer import deferred_f_from_coro_f
-from scrapy.utils.test import get_crawler
 
 from scrapy_ucaptcha.keep import FILENAME
 from scrapy_ucaptcha.state import PARK_KEY
@@ -62,21 +71,6 @@ async def until(condition: Callable[[], bool], what: str) -> None:
         await asyncio.sleep(0.01)
 
 
-def outcomes_of(crawler: Crawler) -> Result:
-    spider = crawler.spider
-    assert isinstance(spider, RecordingSpider)
-    assert crawler.stats is not None
-    stats = crawler.stats.get_stats()
-    return Result(
-        stats={k: v for k, v in stats.items() if k.startswith("ucaptcha/")},
-        outcomes=dict(spider.outcomes),
-        reason=str(stats.get("finish_reason")),
-        spider=spider,
-        crawler=crawler,
-        all_stats=stats,
-    )
-
-
 async def run_until_stopped(
     env: Env,
     pages: Iterable[Page],
@@ -85,8 +79,7 @@ async def run_until_stopped(
     **settings: Any,
 ) -> Result:
     """Crawl until ``ready`` holds, then stop as Ctrl-C (``shutdown``) or ``CloseSpider`` does."""
-    crawler = get_crawler(MarkingSpider, settings_for(env, **settings))
-    job = asyncio.ensure_future(crawler.crawl_async(base=env.site.url, pages=list(pages)))
+    crawler, job = start_crawl(env, pages, spider_cls=MarkingSpider, **settings)
     await until(lambda: crawler.spider is not None, "the spider opened")
     spider = crawler.spider
     assert isinstance(spider, MarkingSpider)
@@ -96,24 +89,11 @@ async def run_until_stopped(
     else:
         assert crawler.engine is not None
         await crawler.engine.close_spider_async(reason="closespider_test")
-    await finish(crawler, job)
-    return outcomes_of(crawler)
+    return await finish(crawler, job)
 
 
 async def run_to_the_end(env: Env, pages: Iterable[Page], **settings: Any) -> Result:
-    crawler = get_crawler(MarkingSpider, settings_for(env, **settings))
-    job = asyncio.ensure_future(crawler.crawl_async(base=env.site.url, pages=list(pages)))
-    await finish(crawler, job)
-    return outcomes_of(crawler)
-
-
-async def finish(crawler: Crawler, job: asyncio.Future[None]) -> None:
-    """Wait for the crawl to end; one that does not within :data:`HANG_GUARD` fails the test."""
-    done, _ = await asyncio.wait({job}, timeout=HANG_GUARD)
-    if not done:
-        await crawler.stop_async()
-        await job
-    assert done, f"the crawl did not end within {HANG_GUARD:g} s (it hung)"
+    return await crawl(env, pages, spider_cls=MarkingSpider, expect=(), **settings)
 
 
 def created(crawler: Crawler) -> int:
@@ -122,103 +102,99 @@ def created(crawler: Crawler) -> int:
 
 
 @pytest.mark.parametrize("stop", ["shutdown", "closespider"])
+@pytest.mark.demo_site(DemoSiteConfig(pages=40, challenge_share=0.5))
 @deferred_f_from_coro_f
 async def test_stop_with_pending_solves_then_resume_delivers_every_page_once(
-    tmp_path: Path, stop: str, caplog: pytest.LogCaptureFixture
+    env: Env, tmp_path: Path, stop: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     jobdir = str(tmp_path / "job")
-    site = DemoSiteConfig(pages=40, challenge_share=0.5)
-    async with environment(site_config=site) as env:
-        guarded = [f"/item/{i}" for i in sorted(env.site.guarded_items)]
-        plain = [f"/item/{i}" for i in range(1, 41) if i not in env.site.guarded_items]
-        pages = [page(p) for p in guarded + ZONE + plain]
-        settings: dict[str, Any] = {
-            "JOBDIR": jobdir,
-            "UCAPTCHA_TASKS": {f"{HOST}/zone/*": {"scope": "domain"}},
-            "UCAPTCHA_MAX_CONCURRENT_TASKS": 3,
-            "LOG_LEVEL": "INFO",
-        }
-        challenged = len(guarded) + len(ZONE)
-        held = env.sim.add_fault(Fault(kind="stuck"))  # every task is held until the stop
+    guarded = [f"/item/{i}" for i in sorted(env.site.guarded_items)]
+    plain = [f"/item/{i}" for i in range(1, 41) if i not in env.site.guarded_items]
+    pages = [page(p) for p in guarded + ZONE + plain]
+    settings: dict[str, Any] = {
+        "JOBDIR": jobdir,
+        "UCAPTCHA_TASKS": {f"{HOST}/zone/*": {"scope": "domain"}},
+        "UCAPTCHA_MAX_CONCURRENT_TASKS": 3,
+        "LOG_LEVEL": "INFO",
+    }
+    challenged = len(guarded) + len(ZONE)
+    held = env.sim.add_fault(Fault(kind="stuck"))  # every task is held until the stop
 
-        first = await run_until_stopped(
-            env,
-            pages,
-            lambda crawler, spider: spider.markers == challenged and created(crawler) == 3,
-            stop,
-            **settings,
-        )
-        # every challenged page waited: 3 with a task, the others for a task slot, 4 zone pages
-        # following their leader's solve; all kept in the job directory, none abandoned
-        assert first.stats["ucaptcha/kept"] == challenged
-        assert first.stats["ucaptcha/tasks/created"] == 3
-        assert first.stats["ucaptcha/tasks/abandoned"] == 3
-        assert "ucaptcha/abandoned" not in first.stats
-        assert "ucaptcha/solved" not in first.stats
-        assert first.all_stats.get("scheduler/unserializable", 0) == 0
-        assert all(not first.outcomes.get(p) for p in guarded + ZONE)
-        assert (Path(jobdir) / FILENAME).exists()
-        stop_lines = [r.message for r in caplog.records if "kept for the next run" in r.message]
-        assert stop_lines == [
-            f"closed with {challenged} request(s) waiting for a CAPTCHA solve and 0 sent back to "
-            f"the scheduler: {challenged} kept for the next run, 0 abandoned; 3 task(s) in flight "
-            "abandoned, 0 of them already solved and charged ($0.0000), 3 still solving"
-        ]
+    first = await run_until_stopped(
+        env,
+        pages,
+        lambda crawler, spider: spider.markers == challenged and created(crawler) == 3,
+        stop,
+        **settings,
+    )
+    # every challenged page waited: 3 with a task, the others for a task slot, 4 zone pages
+    # following their leader's solve; all kept in the job directory, none abandoned
+    assert first.stats["ucaptcha/kept"] == challenged
+    assert first.stats["ucaptcha/tasks/created"] == 3
+    assert first.stats["ucaptcha/tasks/abandoned"] == 3
+    assert "ucaptcha/abandoned" not in first.stats
+    assert "ucaptcha/solved" not in first.stats
+    assert first.all_stats.get("scheduler/unserializable", 0) == 0
+    assert all(not first.outcomes.get(p) for p in guarded + ZONE)
+    assert (Path(jobdir) / FILENAME).exists()
+    stop_lines = [r.message for r in caplog.records if "kept for the next run" in r.message]
+    assert stop_lines == [
+        f"closed with {challenged} request(s) waiting for a CAPTCHA solve and 0 sent back to "
+        f"the scheduler: {challenged} kept for the next run, 0 abandoned; 3 task(s) in flight "
+        "abandoned, 0 of them already solved and charged ($0.0000), 3 still solving"
+    ]
 
-        env.sim.remove_fault(held)
-        second = await run_to_the_end(env, pages, **settings)
-        assert second.reason == "finished"
-        assert second.stats["ucaptcha/resumed"] == challenged
-        assert "ucaptcha/kept" not in second.stats
-        assert "ucaptcha/abandoned" not in second.stats
-        assert not (Path(jobdir) / FILENAME).exists()
+    env.sim.remove_fault(held)
+    second = await run_to_the_end(env, pages, **settings)
+    assert second.reason == "finished"
+    assert second.stats["ucaptcha/resumed"] == challenged
+    assert "ucaptcha/kept" not in second.stats
+    assert "ucaptcha/abandoned" not in second.stats
+    assert not (Path(jobdir) / FILENAME).exists()
 
-        for spec in pages:
-            delivered = first.outcomes.get(spec.key, []) + second.outcomes.get(spec.key, [])
-            assert len(delivered) == 1, f"{spec.key} delivered {len(delivered)} times"
-            assert delivered[0].error is None
-            assert delivered[0].title
-            assert delivered[0].content
-        assert second.stats["ucaptcha/solved"] == challenged
-        # a task per guarded page and one for the whole zone, solved afresh
-        assert second.stats["ucaptcha/tasks/created"] == len(guarded) + 1
+    for spec in pages:
+        delivered = first.outcomes.get(spec.key, []) + second.outcomes.get(spec.key, [])
+        assert len(delivered) == 1, f"{spec.key} delivered {len(delivered)} times"
+        assert delivered[0].error is None
+        assert delivered[0].title
+        assert delivered[0].content
+    assert second.stats["ucaptcha/solved"] == challenged
+    # a task per guarded page and one for the whole zone, solved afresh
+    assert second.stats["ucaptcha/tasks/created"] == len(guarded) + 1
 
 
 @deferred_f_from_coro_f
 async def test_tasks_solved_but_unused_at_the_stop_are_counted_as_charged(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    env: Env, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     jobdir = str(tmp_path / "job")
-    async with environment() as env:
-        guarded = [f"/item/{i}" for i in sorted(env.site.guarded_items)[:3]]
-        env.sim.add_fault(Fault(kind="stuck"))
-        settings = {"JOBDIR": jobdir, "UCAPTCHA_FIRST_POLL": 60.0}
-        released: list[list[str]] = []
+    guarded = [f"/item/{i}" for i in sorted(env.site.guarded_items)[:3]]
+    env.sim.add_fault(Fault(kind="stuck"))
+    settings = {"JOBDIR": jobdir, "UCAPTCHA_FIRST_POLL": 60.0}
+    released: list[list[str]] = []
 
-        def ready(crawler: Crawler, spider: MarkingSpider) -> bool:
-            if created(crawler) < 3:
-                return False
-            if not released:  # the tasks are solved, nobody has asked yet
-                released.append(env.sim.release())
-            return True
+    def ready(crawler: Crawler, spider: MarkingSpider) -> bool:
+        if created(crawler) < 3:
+            return False
+        if not released:  # the tasks are solved, nobody has asked yet
+            released.append(env.sim.release())
+        return True
 
-        caplog.set_level(logging.WARNING)
-        first = await run_until_stopped(
-            env, [page(p) for p in guarded], ready, "shutdown", **settings
-        )
-        assert [len(ids) for ids in released] == [3]
-        assert first.stats["ucaptcha/tasks/abandoned"] == 3
-        assert first.stats["ucaptcha/tasks/abandoned/charged"] == 3
-        assert first.stats["ucaptcha/cost_usd"] == pytest.approx(3 * 0.0045)
-        assert first.stats["ucaptcha/kept"] == 3
-        charged = sum(t.cost for t in env.sim.tasks.values() if t.status == "ready")
-        assert first.stats["ucaptcha/cost_usd"] == pytest.approx(charged)
-        said = "3 of them already solved and charged ($0.0135)"
-        assert any(said in r.message for r in caplog.records)
+    caplog.set_level(logging.WARNING)
+    first = await run_until_stopped(env, [page(p) for p in guarded], ready, "shutdown", **settings)
+    assert [len(ids) for ids in released] == [3]
+    assert first.stats["ucaptcha/tasks/abandoned"] == 3
+    assert first.stats["ucaptcha/tasks/abandoned/charged"] == 3
+    assert first.stats["ucaptcha/cost_usd"] == pytest.approx(3 * 0.0045)
+    assert first.stats["ucaptcha/kept"] == 3
+    charged = sum(t.cost for t in env.sim.tasks.values() if t.status == "ready")
+    assert first.stats["ucaptcha/cost_usd"] == pytest.approx(charged)
+    said = "3 of them already solved and charged ($0.0135)"
+    assert any(said in r.message for r in caplog.records)
 
-        env.sim.clear_faults()
-        second = await run_to_the_end(
-            env, [page(p) for p in guarded], JOBDIR=jobdir, UCAPTCHA_FIRST_POLL=0.2
-        )
-        for path in guarded:
-            assert [o.title is not None for o in second.outcomes[path]] == [True]
+    env.sim.clear_faults()
+    second = await run_to_the_end(
+        env, [page(p) for p in guarded], JOBDIR=jobdir, UCAPTCHA_FIRST_POLL=0.2
+    )
+    for path in guarded:
+        assert [o.title is not None for o in second.outcomes[path]] == [True]

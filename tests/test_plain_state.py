@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from crawling import HOST, RecordingSpider, crawl, environment, page
+from crawling import HOST, Env, RecordingSpider, crawl, page
 from forms import form_fields
 from scrapy import Request, signals
 from scrapy.crawler import Crawler
@@ -88,62 +88,61 @@ def login() -> Any:
 
 @deferred_f_from_coro_f
 async def test_every_request_handed_back_round_trips_and_stays_on_the_disk_queue(
+    env: Env,
     tmp_path: Path,
 ) -> None:
-    async with environment() as env:
-        item = f"/item/{sorted(env.site.guarded_items)[0]}"
-        result = await crawl(
-            env,
-            [page(item), login(), *(page(p) for p in ZONE)],
-            spider_cls=RoundTripSpider,
-            JOBDIR=str(tmp_path / "job"),
-            UCAPTCHA_TASKS={f"{HOST}/zone/*": {"scope": "domain"}},
-        )
-        spider = result.spider
-        assert isinstance(spider, RoundTripSpider)
-        # a marker per parked or following request; the item's and the zone leader's token
-        # POSTs and the redirects after them; the login sent with its token; three followers
-        assert spider.kinds == {"marker": 6, "reissue": 4, "presolved": 1, "follower": 3}
-        for key in [item, "/login", *ZONE]:
-            outcome = result.only(key)
-            assert outcome.error is None
-            assert outcome.title
-        stats = result.all_stats
-        assert stats.get("scheduler/unserializable", 0) == 0
-        assert stats.get("scheduler/enqueued/memory", 0) == 0
-        assert stats["scheduler/enqueued/disk"] == stats["scheduler/enqueued"]
-        assert result.stats["ucaptcha/solved"] == 6
-        assert result.stats["ucaptcha/tasks/created"] == 3
+    item = f"/item/{sorted(env.site.guarded_items)[0]}"
+    result = await crawl(
+        env,
+        [page(item), login(), *(page(p) for p in ZONE)],
+        spider_cls=RoundTripSpider,
+        JOBDIR=str(tmp_path / "job"),
+        UCAPTCHA_TASKS={f"{HOST}/zone/*": {"scope": "domain"}},
+    )
+    spider = result.spider
+    assert isinstance(spider, RoundTripSpider)
+    # a marker per parked or following request; the item's and the zone leader's token
+    # POSTs and the redirects after them; the login sent with its token; three followers
+    assert spider.kinds == {"marker": 6, "reissue": 4, "presolved": 1, "follower": 3}
+    for key in [item, "/login", *ZONE]:
+        outcome = result.only(key)
+        assert outcome.error is None
+        assert outcome.title
+    stats = result.all_stats
+    assert stats.get("scheduler/unserializable", 0) == 0
+    assert stats.get("scheduler/enqueued/memory", 0) == 0
+    assert stats["scheduler/enqueued/disk"] == stats["scheduler/enqueued"]
+    assert result.stats["ucaptcha/solved"] == 6
+    assert result.stats["ucaptcha/tasks/created"] == 3
 
 
 @pytest.mark.parametrize("presolve", [False, True], ids=["challenge", "presolve"])
 @deferred_f_from_coro_f
 async def test_a_give_up_carrying_its_error_round_trips_through_the_disk_queue(
-    tmp_path: Path, presolve: bool
+    env: Env, tmp_path: Path, presolve: bool
 ) -> None:
-    async with environment() as env:
-        env.sim.add_fault(Fault(kind="fail"))
-        item = f"/item/{sorted(env.site.guarded_items)[0]}"
-        spec = login() if presolve else page(item)
-        result = await crawl(
-            env,
-            [spec],
-            spider_cls=RoundTripSpider,
-            JOBDIR=str(tmp_path / "job"),
-            UCAPTCHA_MAX_ATTEMPTS=2,
-        )
-        spider = result.spider
-        assert isinstance(spider, RoundTripSpider)
-        assert spider.kinds == {"marker": 1, "give_up": 1}
-        error = result.only(spec.key).error
-        assert isinstance(error, CaptchaSolveError)
-        assert error.code == "ERROR_CAPTCHA_UNSOLVABLE"
-        assert error.attempts == 2
-        assert len(error.task_ids) == 2
-        stats = result.all_stats
-        assert stats.get("scheduler/unserializable", 0) == 0
-        assert stats.get("scheduler/enqueued/memory", 0) == 0
-        assert result.stats["ucaptcha/gave_up"] == 1
+    env.sim.add_fault(Fault(kind="fail"))
+    item = f"/item/{sorted(env.site.guarded_items)[0]}"
+    spec = login() if presolve else page(item)
+    result = await crawl(
+        env,
+        [spec],
+        spider_cls=RoundTripSpider,
+        JOBDIR=str(tmp_path / "job"),
+        UCAPTCHA_MAX_ATTEMPTS=2,
+    )
+    spider = result.spider
+    assert isinstance(spider, RoundTripSpider)
+    assert spider.kinds == {"marker": 1, "give_up": 1}
+    error = result.only(spec.key).error
+    assert isinstance(error, CaptchaSolveError)
+    assert error.code == "ERROR_CAPTCHA_UNSOLVABLE"
+    assert error.attempts == 2
+    assert len(error.task_ids) == 2
+    stats = result.all_stats
+    assert stats.get("scheduler/unserializable", 0) == 0
+    assert stats.get("scheduler/enqueued/memory", 0) == 0
+    assert result.stats["ucaptcha/gave_up"] == 1
 
 
 def round_trip(value: Any) -> Any:

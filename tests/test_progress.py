@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 import pytest
-from crawling import crawl, environment, page
+from crawling import Env, crawl, page
 from scrapy import Spider
 from scrapy.utils.defer import deferred_f_from_coro_f
 from scrapy.utils.test import get_crawler
@@ -62,24 +62,24 @@ async def test_no_gauges_before_the_first_tick() -> None:
     await disabled.stop()
 
 
+@pytest.mark.simulator(SimulatorConfig(solve_time={"*": SolveTime.fixed(1.0)}))
+@pytest.mark.demo_site(DemoSiteConfig(pages=12, challenge_share=0.5))
 @deferred_f_from_coro_f
 async def test_progress_during_a_crawl_with_pending_solves(
+    env: Env,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Solves slower than the log interval: lines while requests wait, none once all is done;
     the gauges end at zero."""
-    sim_config = SimulatorConfig(solve_time={"*": SolveTime.fixed(1.0)})
-    site_config = DemoSiteConfig(pages=12, challenge_share=0.5)
-    async with environment(sim_config, site_config) as env:
-        guarded = sorted(env.site.guarded_items)
-        result = await crawl(
-            env,
-            [page(f"/item/{n}") for n in range(1, 13)],
-            LOGSTATS_INTERVAL=0.2,
-            UCAPTCHA_FIRST_POLL=0.2,
-            UCAPTCHA_POLL_INTERVAL=0.2,
-            LOG_LEVEL="INFO",
-        )
+    guarded = sorted(env.site.guarded_items)
+    result = await crawl(
+        env,
+        [page(f"/item/{n}") for n in range(1, 13)],
+        LOGSTATS_INTERVAL=0.2,
+        UCAPTCHA_FIRST_POLL=0.2,
+        UCAPTCHA_POLL_INTERVAL=0.2,
+        LOG_LEVEL="INFO",
+    )
     lines = [
         r.getMessage()
         for r in caplog.records

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from crawling import crawl, environment, page
+from crawling import Env, crawl, page
 from scrapy.utils.defer import deferred_f_from_coro_f
 
 from scrapy_ucaptcha.testing.proxy import DIRECT, ForwardProxy, exit_for, exit_of_headers
@@ -12,8 +12,8 @@ PASSWORDS = {"alice": "prx-secret-alice1", "bob": "prx-secret-bob2"}
 
 
 @deferred_f_from_coro_f
-async def test_crawl_goes_through_the_proxy_with_credentials() -> None:
-    async with environment() as env, ForwardProxy(PASSWORDS) as proxy:
+async def test_crawl_goes_through_the_proxy_with_credentials(env: Env) -> None:
+    async with ForwardProxy(PASSWORDS) as proxy:
         pages = [
             page("/", "alice", meta={"proxy": proxy.proxy_url("alice")}),
             page("/list/1", "bob", meta={"proxy": proxy.proxy_url("bob")}),

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from crawling import HOST, environment, settings_for
+from crawling import HOST, Env, settings_for
 from scrapy import Request, signals
 from scrapy.settings import Settings
 from scrapy.utils.defer import deferred_f_from_coro_f
@@ -200,48 +200,46 @@ def test_every_python_block_is_covered() -> None:
 
 
 @deferred_f_from_coro_f
-async def test_errback_spider_example() -> None:
+async def test_errback_spider_example(env: Env) -> None:
     code = next(body for body in PYTHON if "class ShopSpider" in body)
     shop = _run(code)["ShopSpider"]
-    async with environment() as env:
-        guarded = min(env.site.guarded_items)
+    guarded = min(env.site.guarded_items)
 
-        class Shop(shop):  # type: ignore[misc,valid-type]
-            start_urls = (env.url(f"/item/{guarded}"), env.url("/item/1"))
+    class Shop(shop):  # type: ignore[misc,valid-type]
+        start_urls = (env.url(f"/item/{guarded}"), env.url("/item/1"))
 
-        crawler = get_crawler(Shop, settings_for(env))
-        items: list[dict[str, Any]] = []
+    crawler = get_crawler(Shop, settings_for(env))
+    items: list[dict[str, Any]] = []
 
-        def scraped(item: dict[str, Any]) -> None:  # signals hold weak references: keep a name
-            items.append(item)
+    def scraped(item: dict[str, Any]) -> None:  # signals hold weak references: keep a name
+        items.append(item)
 
-        crawler.signals.connect(scraped, signal=signals.item_scraped)
-        await crawler.crawl_async()
-        solved = [i for i in items if i["captcha"]]
-        assert len(items) == (1 if guarded == 1 else 2)
-        assert len(solved) == 1
-        assert solved[0]["url"] == env.url(f"/item/{guarded}")
+    crawler.signals.connect(scraped, signal=signals.item_scraped)
+    await crawler.crawl_async()
+    solved = [i for i in items if i["captcha"]]
+    assert len(items) == (1 if guarded == 1 else 2)
+    assert len(solved) == 1
+    assert solved[0]["url"] == env.url(f"/item/{guarded}")
 
 
 @deferred_f_from_coro_f
-async def test_login_presolve_example() -> None:
+async def test_login_presolve_example(env: Env) -> None:
     code = next(body for body in PYTHON if "def login_request" in body)
     login_request = _run(code)["login_request"]
-    async with environment() as env:
-        responses: list[Any] = []
+    responses: list[Any] = []
 
-        class Login(shop_base()):  # type: ignore[misc]
-            async def start(self) -> Any:
-                yield login_request(env.url("/login")).replace(callback=self.parse)
+    class Login(shop_base()):  # type: ignore[misc]
+        async def start(self) -> Any:
+            yield login_request(env.url("/login")).replace(callback=self.parse)
 
-            def parse(self, response: Any) -> None:
-                responses.append(response)
+        def parse(self, response: Any) -> None:
+            responses.append(response)
 
-        crawler = get_crawler(Login, settings_for(env))
-        await crawler.crawl_async()
-        assert len(responses) == 1
-        assert responses[0].status == 200
-        assert responses[0].meta["ucaptcha"]["type"] == "RecaptchaV2TaskProxyless"
+    crawler = get_crawler(Login, settings_for(env))
+    await crawler.crawl_async()
+    assert len(responses) == 1
+    assert responses[0].status == 200
+    assert responses[0].meta["ucaptcha"]["type"] == "RecaptchaV2TaskProxyless"
 
 
 def shop_base() -> type:
@@ -254,17 +252,16 @@ def shop_base() -> type:
 
 
 @deferred_f_from_coro_f
-async def test_client_example() -> None:
+async def test_client_example(env: Env) -> None:
     code = next(body for body in PYTHON if "async def solve_once" in body)
     solve_once = _run(code)["solve_once"]
-    async with environment() as env:
-        sitekey = env.site.sitekeys["recaptcha_v2"]
-        token = await solve_once(
-            DEFAULT_API_KEY, env.url("/item/1"), sitekey, api_url=env.sim.url, poll=0.05
-        )
-        assert token.startswith("03AG")
-        assert env.sim.count("createTask") == 1
-        assert env.sim.count("getBalance") == 1
+    sitekey = env.site.sitekeys["recaptcha_v2"]
+    token = await solve_once(
+        DEFAULT_API_KEY, env.url("/item/1"), sitekey, api_url=env.sim.url, poll=0.05
+    )
+    assert token.startswith("03AG")
+    assert env.sim.count("createTask") == 1
+    assert env.sim.count("getBalance") == 1
 
 
 @deferred_f_from_coro_f

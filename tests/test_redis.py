@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from crawling import HOST, environment
 from redis_cluster import Cluster, redis_server, until, worker_settings
 from scrapy.utils.defer import deferred_f_from_coro_f
 
+from scrapy_ucaptcha.cluster import Cluster as SharedState
 from scrapy_ucaptcha.testing.demo_site import DemoSiteConfig
 from scrapy_ucaptcha.testing.simulator import Fault
 
@@ -159,11 +159,26 @@ async def test_the_budget_is_shared_by_the_workers(tmp_path: Path) -> None:
 ZONE = [f"/zone/{n}" for n in range(1, 6)]
 
 
-@pytest.mark.skipif(
-    version("scrapy-redis") == "0.9.0",
-    reason="with scrapy-redis 0.9.0 (the declared minimum) the first worker failed once in two "
-    "runs to park both of its zone pages within the test's minute; not understood yet",
-)
+@deferred_f_from_coro_f
+async def test_a_worker_leading_a_group_claims_it_again_and_no_other_worker_can() -> None:
+    """Two requests of one worker challenged at once both claim the group before either joined
+    it in the worker; the claim answered second (or first) must say "you lead", not "another
+    worker does", or both requests follow a solve that nobody runs until the lock expires."""
+    group = (f"{HOST}/zone/*", HOST)
+    async with redis_server() as url:
+        shared = SharedState.from_url(url, "crawl", lease_time=8.0)
+        try:
+            assert await shared.claim(group, "worker-a")
+            assert await shared.claim(group, "worker-a")  # its second request: it leads
+            assert not await shared.claim(group, "worker-b")
+            assert (await shared.clearance(group)).solving
+            assert await shared.publish(group, ["cf_clearance=1"]) == 1
+            assert await shared.claim(group, "worker-b")  # the lead ended: the next solve
+            assert not await shared.claim(group, "worker-a")
+        finally:
+            await shared.close()
+
+
 @deferred_f_from_coro_f
 async def test_a_domain_scope_clearance_is_solved_once_for_the_whole_crawl(tmp_path: Path) -> None:
     zone = {f"{HOST}/zone/*": {"scope": "domain"}}

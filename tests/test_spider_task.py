@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import pytest
-from crawling import RecordingSpider, crawl, environment, page, settings_for
+from crawling import Env, RecordingSpider, crawl, page, settings_for
 from scrapy.utils.defer import deferred_f_from_coro_f
 from scrapy.utils.test import get_crawler
 
@@ -25,36 +25,34 @@ def _guarded(env: Any, n: int) -> list[str]:
 
 
 @deferred_f_from_coro_f
-async def test_the_spider_template_applies_and_the_meta_wins() -> None:
-    async with environment() as env:
-        first, second = _guarded(env, 2)
-        result = await crawl(
-            env,
-            [page(first), page(second, meta={"ucaptcha_task": {"selectionMode": "autoFastest"}})],
-            spider_cls=CheapSpider,
-        )
-        modes = {}
-        for path in (first, second):
-            info = result.only(path).info
-            assert info is not None
-            modes[path] = env.sim.tasks[info["task_id"]].selection_mode
-        assert modes == {first: "autoCheapest", second: "autoFastest"}
-        assert result.stats["ucaptcha/solved"] == 2
+async def test_the_spider_template_applies_and_the_meta_wins(env: Env) -> None:
+    first, second = _guarded(env, 2)
+    result = await crawl(
+        env,
+        [page(first), page(second, meta={"ucaptcha_task": {"selectionMode": "autoFastest"}})],
+        spider_cls=CheapSpider,
+    )
+    modes = {}
+    for path in (first, second):
+        info = result.only(path).info
+        assert info is not None
+        modes[path] = env.sim.tasks[info["task_id"]].selection_mode
+    assert modes == {first: "autoCheapest", second: "autoFastest"}
+    assert result.stats["ucaptcha/solved"] == 2
 
 
 @deferred_f_from_coro_f
-async def test_false_never_solves_unless_a_request_asks() -> None:
-    async with environment() as env:
-        first, second = _guarded(env, 2)
-        result = await crawl(
-            env, [page(first), page(second, meta={"ucaptcha_task": {}})], spider_cls=NeverSpider
-        )
-        assert result.only(first).info is None  # the challenge page, passed on untouched
-        assert not result.only(first).content
-        assert result.only(second).info is not None
-        assert result.stats["ucaptcha/challenges"] == 1
-        assert result.stats["ucaptcha/solved"] == 1
-        assert env.sim.count("createTask") == 1
+async def test_false_never_solves_unless_a_request_asks(env: Env) -> None:
+    first, second = _guarded(env, 2)
+    result = await crawl(
+        env, [page(first), page(second, meta={"ucaptcha_task": {}})], spider_cls=NeverSpider
+    )
+    assert result.only(first).info is None  # the challenge page, passed on untouched
+    assert not result.only(first).content
+    assert result.only(second).info is not None
+    assert result.stats["ucaptcha/challenges"] == 1
+    assert result.stats["ucaptcha/solved"] == 1
+    assert env.sim.count("createTask") == 1
 
 
 @pytest.mark.parametrize(
@@ -67,28 +65,26 @@ async def test_false_never_solves_unless_a_request_asks() -> None:
 )
 @deferred_f_from_coro_f
 async def test_a_bad_spider_template_stops_the_crawl_naming_the_spider(
-    value: Any, message: str
+    env: Env, value: Any, message: str
 ) -> None:
     class Bad(RecordingSpider):
         name = "bad"
         ucaptcha_task = value
 
-    async with environment() as env:
-        crawler = get_crawler(Bad, settings_for(env))
-        with pytest.raises(ConfigError, match=message):
-            await crawler.crawl_async(base=env.site.url, pages=[page("/")])
-        assert env.sim.calls == []
+    crawler = get_crawler(Bad, settings_for(env))
+    with pytest.raises(ConfigError, match=message):
+        await crawler.crawl_async(base=env.site.url, pages=[page("/")])
+    assert env.sim.calls == []
 
 
 @deferred_f_from_coro_f
-async def test_an_instance_attribute_counts_too() -> None:
+async def test_an_instance_attribute_counts_too(env: Env) -> None:
     class Configured(RecordingSpider):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.ucaptcha_task = False
 
-    async with environment() as env:
-        (path,) = _guarded(env, 1)
-        result = await crawl(env, [page(path)], spider_cls=Configured)
-        assert result.only(path).info is None
-        assert env.sim.count("createTask") == 0
+    (path,) = _guarded(env, 1)
+    result = await crawl(env, [page(path)], spider_cls=Configured)
+    assert result.only(path).info is None
+    assert env.sim.count("createTask") == 0

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
+from scrapy_ucaptcha import InjectMode
+from scrapy_ucaptcha.fields import FORM_FIELDS
 from scrapy_ucaptcha.templates import (
     DEFAULT_TASK_TYPES,
-    DEFAULT_TOKEN_FIELDS,
     INJECT_MODES,
     DetectRules,
     InjectSpec,
@@ -243,7 +244,7 @@ def test_image_detect_by_xpath() -> None:
 
 
 @pytest.mark.parametrize("mode", INJECT_MODES)
-def test_inject_given_as_a_mode_name(mode: str) -> None:
+def test_inject_given_as_a_mode_name(mode: InjectMode) -> None:
     if mode in ("header", "cookie", "query", "json", "callable"):
         with pytest.raises(ValueError, match=f"inject mode '{mode}' needs"):
             Template.parse("*", {"inject": mode})
@@ -252,7 +253,7 @@ def test_inject_given_as_a_mode_name(mode: str) -> None:
 
 
 @pytest.mark.parametrize("mode", ["header", "cookie", "query", "json"])
-def test_named_inject_modes(mode: str) -> None:
+def test_named_inject_modes(mode: InjectMode) -> None:
     spec = Template.parse("*", {"inject": {"mode": mode, "name": "cap"}}).inject
     assert spec == InjectSpec(mode=mode, name="cap", format="{token}", function=None)
 
@@ -678,4 +679,4 @@ def test_every_default_task_type_maps_back_to_its_family() -> None:
 )
 def test_family_of(kind: str, family: str) -> None:
     assert family_of(kind) == family
-    assert family in DEFAULT_TOKEN_FIELDS
+    assert family in FORM_FIELDS

@@ -34,6 +34,7 @@ from scrapy.utils.asyncio import AsyncioLoopingCall
 from scrapy.utils.misc import load_object
 
 from scrapy_ucaptcha.detection import detect
+from scrapy_ucaptcha.fields import form_field
 from scrapy_ucaptcha.middleware import UCaptchaMiddleware
 
 if TYPE_CHECKING:
@@ -55,7 +56,8 @@ VARIANT_ORDER = 585
 HELD_KEY = "_bench_held"
 #: Seconds a crawl may take to close once the memory figures are taken (see _close_hung).
 CLOSE_GRACE = 10.0
-TOKEN_FIELDS = ("g-recaptcha-response", "h-captcha-response", "cf-turnstile-response")
+#: The form fields of the kinds the benchmark site serves, by the package's table.
+POSTED_TOKEN_FIELDS = tuple(form_field(family) for family in ("recaptcha", "hcaptcha", "turnstile"))
 
 
 class BenchAddon:
@@ -92,7 +94,7 @@ class Timestamps:
             self.first_request, self.first_request_cpu = now, time.process_time()
         if request.method == "POST" and urlsplit(request.url).path.startswith("/verify/"):
             fields = parse_qs(request.body.decode("ascii", "replace"))
-            for name in TOKEN_FIELDS:
+            for name in POSTED_TOKEN_FIELDS:
                 for token in fields.get(name, []):
                     self.token_posts.setdefault(token, now)
 

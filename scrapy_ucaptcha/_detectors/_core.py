@@ -16,65 +16,49 @@ from parsel import Selector
 from scrapy.http import HtmlResponse, Response, TextResponse, XmlResponse
 from w3lib.encoding import html_to_unicode
 
+from scrapy_ucaptcha.fields import WIDGET_FIELDS
+from scrapy_ucaptcha.vocabulary import (
+    CAPTCHA_KINDS,
+    WALL_KINDS,
+    CaptchaKind,
+    ChallengeKindName,
+    WallKind,
+)
+
 logger = logging.getLogger("scrapy_ucaptcha.detection")
 
 
 class ChallengeKind:
-    """Challenge kinds: plain strings, used in the stats keys ``ucaptcha/challenges/<kind>``."""
+    """The built-in detectors' kinds by name: plain strings (:data:`~scrapy_ucaptcha.vocabulary.
+    CaptchaKind`, :data:`~scrapy_ucaptcha.vocabulary.WallKind`), used in the stats keys
+    ``ucaptcha/challenges/<kind>``."""
 
-    RECAPTCHA_V2: Final = "recaptcha_v2"
-    RECAPTCHA_V2_INVISIBLE: Final = "recaptcha_v2_invisible"
-    RECAPTCHA_V3: Final = "recaptcha_v3"
-    RECAPTCHA_ENTERPRISE: Final = "recaptcha_enterprise"
-    HCAPTCHA: Final = "hcaptcha"
-    TURNSTILE: Final = "turnstile"
-    IMAGE: Final = "image"
-    FUNCAPTCHA: Final = "funcaptcha"  # Arkose Labs
-    GEETEST_V3: Final = "geetest_v3"
-    GEETEST_V4: Final = "geetest_v4"
-    FRIENDLY_CAPTCHA: Final = "friendly_captcha"
-    MTCAPTCHA: Final = "mtcaptcha"
-    YANDEX_SMARTCAPTCHA: Final = "yandex_smartcaptcha"
-    AWS_WAF_CAPTCHA: Final = "aws_waf_captcha"  # the token goes into the aws-waf-token cookie
+    RECAPTCHA_V2: Final[CaptchaKind] = "recaptcha_v2"
+    RECAPTCHA_V2_INVISIBLE: Final[CaptchaKind] = "recaptcha_v2_invisible"
+    RECAPTCHA_V3: Final[CaptchaKind] = "recaptcha_v3"
+    RECAPTCHA_ENTERPRISE: Final[CaptchaKind] = "recaptcha_enterprise"
+    HCAPTCHA: Final[CaptchaKind] = "hcaptcha"
+    TURNSTILE: Final[CaptchaKind] = "turnstile"
+    IMAGE: Final[CaptchaKind] = "image"
+    FUNCAPTCHA: Final[CaptchaKind] = "funcaptcha"
+    GEETEST_V3: Final[CaptchaKind] = "geetest_v3"
+    GEETEST_V4: Final[CaptchaKind] = "geetest_v4"
+    FRIENDLY_CAPTCHA: Final[CaptchaKind] = "friendly_captcha"
+    MTCAPTCHA: Final[CaptchaKind] = "mtcaptcha"
+    YANDEX_SMARTCAPTCHA: Final[CaptchaKind] = "yandex_smartcaptcha"
+    AWS_WAF_CAPTCHA: Final[CaptchaKind] = "aws_waf_captcha"
     # walls a token task cannot pass
-    CLOUDFLARE_CHALLENGE: Final = "cloudflare_challenge"
-    CLOUDFLARE_IUAM: Final = "cloudflare_iuam"
-    DATADOME: Final = "datadome"
-    PERIMETERX: Final = "perimeterx"
-    AWS_WAF: Final = "aws_waf"
-    CLOUDFLARE_BLOCK: Final = "cloudflare_block"  # "Sorry, you have been blocked" (1020 and kin)
-    SUCURI: Final = "sucuri"  # Sucuri CloudProxy's JavaScript cookie page and firewall blocks
+    CLOUDFLARE_CHALLENGE: Final[WallKind] = "cloudflare_challenge"
+    CLOUDFLARE_IUAM: Final[WallKind] = "cloudflare_iuam"
+    DATADOME: Final[WallKind] = "datadome"
+    PERIMETERX: Final[WallKind] = "perimeterx"
+    AWS_WAF: Final[WallKind] = "aws_waf"
+    CLOUDFLARE_BLOCK: Final[WallKind] = "cloudflare_block"
+    SUCURI: Final[WallKind] = "sucuri"
 
-    SOLVABLE: Final = frozenset(
-        {
-            RECAPTCHA_V2,
-            RECAPTCHA_V2_INVISIBLE,
-            RECAPTCHA_V3,
-            RECAPTCHA_ENTERPRISE,
-            HCAPTCHA,
-            TURNSTILE,
-            IMAGE,
-            FUNCAPTCHA,
-            GEETEST_V3,
-            GEETEST_V4,
-            FRIENDLY_CAPTCHA,
-            MTCAPTCHA,
-            YANDEX_SMARTCAPTCHA,
-            AWS_WAF_CAPTCHA,
-        }
-    )
-    UNSOLVABLE: Final = frozenset(
-        {
-            CLOUDFLARE_CHALLENGE,
-            CLOUDFLARE_IUAM,
-            DATADOME,
-            PERIMETERX,
-            AWS_WAF,
-            CLOUDFLARE_BLOCK,
-            SUCURI,
-        }
-    )
-    ALL: Final = SOLVABLE | UNSOLVABLE
+    SOLVABLE: Final[frozenset[CaptchaKind]] = frozenset(CAPTCHA_KINDS)
+    UNSOLVABLE: Final[frozenset[WallKind]] = frozenset(WALL_KINDS)
+    ALL: Final[frozenset[ChallengeKindName]] = SOLVABLE | UNSOLVABLE
 
 
 @dataclass(frozen=True)
@@ -531,7 +515,7 @@ class Page:
         ``name`` still asks the user for something (a search box, an e-mail address)."""
         for el in self.xpath(USER_FIELDS_XPATH, form):
             name = attr(el, "name").strip()
-            if not name or (name not in TOKEN_FIELDS and name != token_field):
+            if not name or (name not in WIDGET_FIELDS and name != token_field):
                 return False
         return True
 
@@ -553,28 +537,6 @@ USER_FIELDS_XPATH: Final = (
     "' hidden submit button image reset checkbox radio file ', "
     "concat(' ', translate(normalize-space(@type), 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', "
     "'abcdefghijklmnopqrstuvwxyz'), ' ')))]"
-)
-#: The response fields the widgets themselves add to a form.
-TOKEN_FIELDS: Final = frozenset(
-    {
-        "g-recaptcha-response",
-        "h-captcha-response",
-        "cf-turnstile-response",
-        "fc-token",  # Arkose Labs
-        "verification-token",
-        "frc-captcha-solution",  # Friendly Captcha v1, v2
-        "frc-captcha-response",
-        "mtcaptcha-verifiedtoken",
-        "smart-token",  # Yandex SmartCaptcha
-        "geetest_challenge",  # GeeTest v3
-        "geetest_validate",
-        "geetest_seccode",
-        "lot_number",  # GeeTest v4
-        "captcha_output",
-        "pass_token",
-        "gen_time",
-        "captcha_id",
-    }
 )
 
 

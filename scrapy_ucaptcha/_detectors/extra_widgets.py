@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 
 from parsel import Selector
 
+from scrapy_ucaptcha.fields import FORM_FIELDS, form_field
+
 from ._core import CAPTCHA, BaseDetector, Challenge, ChallengeKind, Page, js_calls, query_param
 from .widgets import _attr, _callback, _first, _form, _opt, _target
 
@@ -42,7 +44,7 @@ _FC_API_RE: Final = re.compile(
 )
 _FC_BLOB_RE: Final = re.compile(r"""["']?\bblob["']?\s{0,20}:\s{0,20}(["'])([^"'\\]{1,8000})\1""")
 _FC_BLOB_QUERY_RE: Final = re.compile(r"data(?:%5B|\[)blob(?:%5D|\])=([^&\"'\s<>]{1,8000})")
-_FC_FIELDS: Final = ("fc-token", "verification-token")
+_FC_FIELDS: Final = FORM_FIELDS["funcaptcha"]
 _FC_DEFAULT_HOST: Final = "client-api.arkoselabs.com"
 
 
@@ -67,7 +69,7 @@ class FunCaptchaDetector(BaseDetector):
         api = api or _FC_API_RE.search(js)
         widget = page.first("//*[@data-pkey]")
         frames = [s for s in page.iframe_srcs if "arkoselabs.com" in s or "funcaptcha.com" in s]
-        field = page.first("//*[@name='fc-token']")
+        field = page.first("//*[@name=$n]", n=_FC_FIELDS[0])
         if api is None and widget is None and field is None and not frames:
             return None
         sitekey = (
@@ -100,8 +102,8 @@ class FunCaptchaDetector(BaseDetector):
         if callback:
             params["callback"] = callback
         target = widget if widget is not None else field
-        form, bound = _form(page, target, "fc-token", fallback=True)
-        token_field = _field_in(form, page, _FC_FIELDS) or "fc-token"
+        form, bound = _form(page, target, _FC_FIELDS[0], fallback=True)
+        token_field = _field_in(form, page, _FC_FIELDS) or _FC_FIELDS[0]
         return Challenge(
             kind=ChallengeKind.FUNCAPTCHA,
             solvable=sitekey is not None,
@@ -115,8 +117,7 @@ class FunCaptchaDetector(BaseDetector):
 # --- Friendly Captcha -----------------------------------------------------------------------------
 
 _FRC_KEY_RE: Final = re.compile(r"[A-Z0-9]{12,20}")
-_FRC_V1_FIELD: Final = "frc-captcha-solution"
-_FRC_V2_FIELD: Final = "frc-captcha-response"
+_FRC_V1_FIELD, _FRC_V2_FIELD = FORM_FIELDS["friendly_captcha"]
 _FRC_RENDER_RE: Final = re.compile(r"\b(?:new\s+WidgetInstance|createWidget)\s*\(")
 
 
@@ -164,7 +165,7 @@ class FriendlyCaptchaDetector(BaseDetector):
 # --- MTCaptcha ------------------------------------------------------------------------------------
 
 _MT_KEY_RE: Final = re.compile(r"MTPublic-[A-Za-z0-9]{4,40}")
-_MT_FIELD: Final = "mtcaptcha-verifiedtoken"
+_MT_FIELD: Final = form_field("mtcaptcha")
 
 
 class MTCaptchaDetector(BaseDetector):
@@ -210,7 +211,7 @@ class MTCaptchaDetector(BaseDetector):
 
 #: ``ysc1_…`` keys, and the 40-character keys of older captchas.
 _YSC_KEY_RE: Final = re.compile(r"ysc1_[A-Za-z0-9]{10,80}|[A-Za-z0-9]{40}")
-_YSC_FIELD: Final = "smart-token"
+_YSC_FIELD: Final = form_field("yandex_smartcaptcha")
 _YSC_API: Final = "smartcaptcha.yandexcloud.net/"
 _YSC_RENDER_RE: Final = re.compile(r"\bsmartCaptcha\.render\s*\(")
 

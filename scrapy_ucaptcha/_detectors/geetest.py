@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
+from scrapy_ucaptcha.fields import form_field
+
 from ._core import BaseDetector, Challenge, ChallengeKind, Page, js_calls, js_value, query_param
 from .widgets import _first, _form
 
@@ -20,20 +22,6 @@ _RISK_RE: Final = re.compile(r"[a-z]{2,20}")
 _HOST_RE: Final = re.compile(r"[a-z0-9][a-z0-9.-]{2,100}")
 _APPEND_RE: Final = re.compile(r"""\.appendTo\(\s{0,20}(["'])([^"']{1,200})\1""")
 _V4_LOAD_RE: Final = re.compile(r"gcaptcha4\.geetest\.com/load\?[^\"'\s<>]{0,2000}")
-
-#: The form fields a solution fills, and the solution key of each (GeeTest's own names).
-V3_FIELDS: Final = (
-    ("geetest_challenge", "challenge"),
-    ("geetest_validate", "validate"),
-    ("geetest_seccode", "seccode"),
-)
-V4_FIELDS: Final = (
-    ("lot_number", "lot_number"),
-    ("captcha_output", "captcha_output"),
-    ("pass_token", "pass_token"),
-    ("gen_time", "gen_time"),
-    ("captcha_id", "captcha_id"),
-)
 
 
 def _assigned(name: str, shape: re.Pattern[str], text: str) -> str | None:
@@ -124,6 +112,6 @@ class GeeTestDetector(BaseDetector):
             solvable=gt is not None and challenge is not None,
             sitekey=gt,
             params=params,
-            form=page.locate(form, "geetest_validate", bound=bound),
+            form=page.locate(form, form_field("geetest"), bound=bound),
             detector=self.name,
         )

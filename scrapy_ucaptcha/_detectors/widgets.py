@@ -7,6 +7,8 @@ from typing import Any, Final
 
 from parsel import Selector
 
+from scrapy_ucaptcha.fields import form_field
+
 from ._core import (
     CAPTCHA,
     CF_TURNSTILE,
@@ -22,7 +24,7 @@ from ._core import (
     query_param,
 )
 
-_RC_FIELD: Final = "g-recaptcha-response"
+_RC_FIELD: Final = form_field("recaptcha")
 _RC_API_RE: Final = re.compile(
     r"""(?:https?:)?//(?:www\.)?(google\.com|recaptcha\.net)/recaptcha/(api|enterprise)\.js[^"'\s<>]{0,2000}"""
 )
@@ -43,13 +45,13 @@ _RC_CFG_API_RE: Final = re.compile(
 )
 _RC_RENDER_KEY_RE: Final = re.compile(r"[\w-]{20,}")  # `render=<key>`, not `render=explicit`
 
-_HC_FIELD: Final = "h-captcha-response"
+_HC_FIELD: Final = form_field("hcaptcha")
 _HC_API_RE: Final = re.compile(r"hcaptcha\.com/1/api\.js")
 _HC_RENDER_RE: Final = re.compile(r"\bhcaptcha\.render\s*\(")
 _HC_KEY_RE: Final = re.compile(r"[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}", re.I)
 _HC_RQDATA_RE: Final = re.compile(r"""\brqdata["']?\s*:\s*(["'])([^"'\n]{1,8000})\1""")
 
-_TS_FIELD: Final = "cf-turnstile-response"
+_TS_FIELD: Final = form_field("turnstile")
 _TS_API: Final = "challenges.cloudflare.com/turnstile/"
 _TS_RENDER_RE: Final = re.compile(r"\bturnstile\.render\s*\(")
 _TS_KEY_RE: Final = re.compile(r"[0-3]x[\w-]{16,}")
