@@ -121,12 +121,18 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
-# KEYS: group, lock; ARGV: cookies (JSON) → the new generation
+# KEYS: group, lock; ARGV: cookies (JSON), owner → the new generation; the lead ends if the
+# lock is still the owner's (after it expired another worker may lead, and keeps its lock)
 _PUBLISH = """
 local generation = redis.call('HINCRBY', KEYS[1], 'generation', 1)
 redis.call('HSET', KEYS[1], 'cookies', ARGV[1])
-redis.call('DEL', KEYS[2])
+if redis.call('GET', KEYS[2]) == ARGV[2] then redis.call('DEL', KEYS[2]) end
 return generation
+"""
+# KEYS: lock; ARGV: owner → 1 when the owner's lead ended here
+_ABANDON = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 """
 # KEYS: group, lock → {generation, cookies, locked}
 _CLEARANCE = """
@@ -182,11 +188,13 @@ class Cluster:
 
     # --- leases ---------------------------------------------------------------------------------
 
-    async def lease(self, entries: Sequence[tuple[str, bytes]]) -> None:
-        """Lease ``(id, payload)`` pairs for a lease time."""
+    async def lease(self, entries: Sequence[tuple[str, bytes]], *, expired: bool = False) -> None:
+        """Lease ``(id, payload)`` pairs for a lease time (``expired``: for none, so that any
+        worker takes them at its next reap)."""
         if entries:
             args = [value for entry in entries for value in entry]
-            await self.run(_LEASE, [self.leases_key, self.parked_key], [self.lease_ms, *args])
+            ttl = 0 if expired else self.lease_ms
+            await self.run(_LEASE, [self.leases_key, self.parked_key], [ttl, *args])
 
     async def renew(self, ids: Sequence[str]) -> list[str]:
         """Extend the leases of ``ids``; return those that are gone (reaped by another worker
@@ -238,14 +246,17 @@ class Cluster:
         lock = self._scope_keys(group)[1]
         return bool(await self.run(_HOLD, [lock], [owner, self.lease_ms]))
 
-    async def publish(self, group: tuple[str, str], cookies: Sequence[str]) -> int:
-        """The group's solve cleared the site: a new generation, with the cookies it set; the
-        lead ends. Return the generation."""
-        return int(await self.run(_PUBLISH, self._scope_keys(group), [json.dumps(list(cookies))]))
+    async def publish(self, group: tuple[str, str], cookies: Sequence[str], owner: str) -> int:
+        """``owner``'s solve cleared the site: a new generation, with the cookies it set; its
+        lead ends (a lead another worker took meanwhile stays). Return the generation."""
+        args = [json.dumps(list(cookies)), owner]
+        return int(await self.run(_PUBLISH, self._scope_keys(group), args))
 
-    async def abandon(self, group: tuple[str, str]) -> None:
-        """The group's solve failed: the lead ends without a clearance."""
-        await self.redis.delete(self._scope_keys(group)[1])
+    async def abandon(self, group: tuple[str, str], owner: str) -> bool:
+        """``owner``'s solve failed: its lead ends without a clearance. A lead another worker
+        took meanwhile stays; False then."""
+        lock = self._scope_keys(group)[1]
+        return bool(await self.run(_ABANDON, [lock], [owner]))
 
     async def clearance(self, group: tuple[str, str]) -> Clearance:
         generation, cookies, locked = await self.run(_CLEARANCE, self._scope_keys(group), [])

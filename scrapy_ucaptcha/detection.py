@@ -133,6 +133,14 @@ def detect(
             if isinstance(detector, BaseDetector):
                 if page is None:  # one pre-scan and one parse, shared by the built-in detectors
                     page = Page(response)
+                triggers, statuses = detector.triggers, detector.statuses
+                if (
+                    (triggers or statuses)
+                    and triggers.isdisjoint(page.hits)
+                    and response.status not in statuses
+                    and detector.needs_markers
+                ):
+                    continue  # none of its markers: no call at all (most pages, most detectors)
                 found = detector.detect_page(page)
             else:
                 found = detector.detect(response)

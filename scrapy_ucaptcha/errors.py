@@ -298,6 +298,8 @@ def error_for(
 
 #: The codes of failures that are scrapy-ucaptcha's own, not an API's: in
 #: ``CaptchaSolveError.code``, the close reason ``ucaptcha_<code>`` and ``ucaptcha/errors/<code>``.
+#: Besides these and the API's codes (:data:`ApiErrorCode`), the clients give ``HTTP_<status>``
+#: (``HTTP_502``) to an HTTP error answer that carries no error code of its own.
 SolveErrorCode = Literal[
     "max_attempts",  # still challenged after UCAPTCHA_MAX_ATTEMPTS solves, or no task solved
     "solve_timeout",  # no solution within UCAPTCHA_SOLVE_TIMEOUT

@@ -11,11 +11,13 @@ request's errback. A token the site accepted is reported too, where the provider
 
 The state has owners: the :class:`~scrapy_ucaptcha.parking.ParkingLot` (parked requests and the
 tickets of requests handed back: the one place where a request ends), the
-:class:`~scrapy_ucaptcha.scope.DomainScope` (domain-scope groups) and the pure
-:func:`~scrapy_ucaptcha.planner.plan_task`. What travels in ``meta`` is plain data
-(:mod:`scrapy_ucaptcha.state`). Nothing is lost on the way: parked requests, domain-scope
-followers and tickets keep the spider open (``spider_idle``); whatever is left when the spider
-closes is counted as abandoned; an error after a request left the lot ends it in its errback.
+:class:`~scrapy_ucaptcha.scope.DomainScope` (domain-scope groups), the pure
+:func:`~scrapy_ucaptcha.planner.plan_task` and, in a distributed crawl,
+:class:`~scrapy_ucaptcha.workers.Workers` (leases in Redis, clearances shared between workers).
+What travels in ``meta`` is plain data (:mod:`scrapy_ucaptcha.state`). Nothing is lost on the
+way: parked requests, domain-scope followers and tickets keep the spider open (``spider_idle``);
+whatever is left when the spider closes is counted as abandoned; an error after a request left
+the lot ends it in its errback.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import pickle
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
@@ -35,7 +36,6 @@ from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.exceptions import DontCloseSpider, IgnoreRequest
 from scrapy.utils.job import job_dir
 from scrapy.utils.reactor import is_asyncio_reactor_installed
-from scrapy.utils.request import request_from_dict
 
 from scrapy_ucaptcha import geetest, identity, inject, walls
 from scrapy_ucaptcha import stats as keys
@@ -43,7 +43,7 @@ from scrapy_ucaptcha.callbacks import CallbackListener
 from scrapy_ucaptcha.carry import CARRY_KEY, apply_carried_cookies
 from scrapy_ucaptcha.checks import warn_at_start
 from scrapy_ucaptcha.client import truncate_token
-from scrapy_ucaptcha.cluster import Cluster, LeaseKeeper
+from scrapy_ucaptcha.cluster import Cluster
 from scrapy_ucaptcha.config import Config, ConfigError
 from scrapy_ucaptcha.errors import CaptchaSolveError
 from scrapy_ucaptcha.httpcache import UCaptchaCachePolicy
@@ -66,6 +66,7 @@ from scrapy_ucaptcha.state import (
     error_to_meta,
 )
 from scrapy_ucaptcha.stats import StatsRecorder
+from scrapy_ucaptcha.workers import Workers
 
 if TYPE_CHECKING:
     from scrapy import Spider
@@ -102,17 +103,17 @@ class UCaptchaMiddleware:
             if config.callback_url is not None and config.callback_listen is not None
             else None
         )
-        self.cluster: Cluster | None = None
+        cluster: Cluster | None = None
         if config.redis_url is not None:
             prefix = config.redis_prefix % {"spider": crawler.spidercls.name}
-            self.cluster = Cluster.from_url(config.redis_url, prefix, lease_time=config.lease_time)
+            cluster = Cluster.from_url(config.redis_url, prefix, lease_time=config.lease_time)
         self.solver = Solver(
             config,
             self.client,
             self.stats,
             on_stop=self._on_stop,
             callbacks=self.callbacks,
-            budget_store=self.cluster.budget_store() if self.cluster is not None else None,
+            budget_store=cluster.budget_store() if cluster is not None else None,
         )
         self.lot = ParkingLot()
         self.scope = DomainScope()
@@ -133,14 +134,22 @@ class UCaptchaMiddleware:
         self._retry: RetryMiddleware | None = None
         jobdir = job_dir(crawler.settings)
         self._keeper = JobDirKeeper(jobdir) if jobdir else None
-        self._leases = (
-            LeaseKeeper(self.cluster, on_lost=self._leases_lost)
-            if self.cluster is not None
+        #: A distributed crawl's leases and shared clearances (None: this worker alone).
+        self.workers = (
+            Workers(
+                cluster,
+                crawler=crawler,
+                stats=self.stats,
+                lot=self.lot,
+                scope=self.scope,
+                jobs=self._jobs,
+                lease_time=config.lease_time,
+                hand_back=self._hand_back,
+                send=self._send,
+            )
+            if cluster is not None
             else None
         )
-        self._cluster_loop: asyncio.Task[None] | None = None
-        self._worker = LeaseKeeper.new_id()  # this worker, as a domain-scope group's leader
-        self._leased = 0  # requests waiting in any worker, as Redis last said
         crawler.signals.connect(self._spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(self._request_scheduled, signal=signals.request_scheduled)
         crawler.signals.connect(self._spider_idle, signal=signals.spider_idle)
@@ -226,10 +235,12 @@ class UCaptchaMiddleware:
             return response
         if state is not None and state.solution is not None:
             self._rejected(request, state)
-        if self.cluster is not None and template.scope == "domain":
-            resent = await self._join_crawl_scope(request, template, state, origin)
-            if resent is not None:
-                return resent
+        if (
+            self.workers is not None
+            and template.scope == "domain"
+            and await self.workers.join_scope(request, template, state, origin)
+        ):
+            return _marker(request, "resent")
         return self._park_or_refuse(request, response, challenge, template, state, origin=origin)
 
     async def process_exception(
@@ -367,11 +378,12 @@ class UCaptchaMiddleware:
             if wall is not None:  # one cookie per host and identity (proxy, User-Agent)
                 key = (template.pattern, f"{key[1]}|{self._identity_key(request)}")
             if not (state.leads and state.group == key):
-                lease = self._leases.new_id() if self._leases is not None else None
+                lease = self.workers.new_lease() if self.workers is not None else None
                 join = self.scope.join(key, origin or request, state, lease=lease)
                 if join.action == "follow":
                     self.stats.inc(keys.SHARED)
-                    self._lease(lease, origin or request)
+                    if self.workers is not None:
+                        self.workers.lease(lease, origin or request)
                     return _marker(request, "following")
                 if join.action == "resend":
                     self._hand_back(origin or request, join.state, priority=request.priority)
@@ -385,9 +397,9 @@ class UCaptchaMiddleware:
                 self._fail_followers(self.scope.fail(state.group), exc)
             raise
         parked = self.lot.park(request, state, template, plan, origin)
-        if self._leases is not None:
-            parked.lease = self._leases.new_id()
-            self._lease(parked.lease, parked.origin)
+        if self.workers is not None:
+            parked.lease = self.workers.new_lease()
+            self.workers.lease(parked.lease, parked.origin)
         if state.leads:
             assert state.group is not None
             self.scope.solving(state.group, parked.id)
@@ -476,9 +488,9 @@ class UCaptchaMiddleware:
                     extra={"spider": spider},
                 )
                 self.stats.inc(keys.ABANDONED, dropped)
-            if self.cluster is None:  # in a distributed crawl, the leads' locks tell instead
+            if self.workers is None:  # in a distributed crawl, the leads' locks tell instead
                 self._send(self.scope.stalled())
-        if self.waiting or self._leased:
+        if self.waiting or (self.workers is not None and self.workers.leased):
             raise DontCloseSpider
         self._maybe_close()
 
@@ -643,7 +655,7 @@ class UCaptchaMiddleware:
             self.stats.inc(keys.ABANDONED)
             return
         # In a distributed crawl any worker may answer it: no ticket (this worker does not wait)
-        ticket = meta[TICKET_KEY] = self.lot.issue(origin) if self.cluster is None else None
+        ticket = meta[TICKET_KEY] = self.lot.issue(origin) if self.workers is None else None
         if ticket is None:
             del meta[TICKET_KEY]
         try:
@@ -674,6 +686,14 @@ class UCaptchaMiddleware:
             logger.warning("%s", failed, extra={"spider": self.crawler.spider})
             self._hand_back(origin or request, None, priority=priority, error=failed)
 
+    def _unlease(self, lease: str | None) -> None:
+        if self.workers is not None:
+            self.workers.unlease(lease)
+
+    def _abandon_lead(self, key: tuple[str, str] | None) -> None:
+        if self.workers is not None:
+            self.workers.abandon_lead(key)
+
     def _send(self, followers: list[Follower], carry: Sequence[str] = ()) -> None:
         for follower in followers:
             self._hand_back(
@@ -701,8 +721,8 @@ class UCaptchaMiddleware:
             generation = None
             carried = request.meta.get(CARRY_KEY)
             cookies = [str(c) for c in carried] if isinstance(carried, list) else []
-            if self.cluster is not None:  # the clearance is the whole crawl's
-                generation = await self._publish(state.group, cookies)
+            if self.workers is not None:  # the clearance is the whole crawl's
+                generation = await self.workers.publish(state.group, cookies)
             followers = self.scope.release(state.group, state.solution, generation=generation)
             for follower in followers:  # the clearance is bound to the leader's identity: theirs
                 identity.pin(follower.request, _user_agent_of(state.solution))
@@ -793,8 +813,8 @@ class UCaptchaMiddleware:
             self.callbacks.start()
         if self._keeper is not None:
             self._resume(spider, self._keeper.load(spider))
-        if self.cluster is not None:
-            self._cluster_loop = asyncio.ensure_future(self._tend_leases(spider))
+        if self.workers is not None:
+            self.workers.start(spider)
 
     def _resume(self, spider: Spider, requests: list[Request]) -> None:
         """Crawl again what the last stop kept (``dont_filter``: the dupefilter saw them)."""
@@ -814,8 +834,8 @@ class UCaptchaMiddleware:
     async def _spider_closed(self, spider: Spider, reason: str) -> None:
         self._lifecycle = "closed"
         await self.progress.stop()
-        if self._cluster_loop is not None:
-            self._cluster_loop.cancel()
+        if self.workers is not None:
+            await self.workers.stop_tending(self.config.http_timeout)
         # what waits, taken before the jobs are cancelled (a cancelled job ends nothing)
         waiting = [parked.origin for parked in self.lot.leave_all()]
         waiting += [follower.request for follower in self.scope.take_followers()]
@@ -825,180 +845,18 @@ class UCaptchaMiddleware:
         # send the last reports, within one API call's time
         await self._feedback.wait(self.config.http_timeout)
         reckoning = await self.solver.reckon_abandoned(self.config.http_timeout)
-        if self._leases is not None:
-            released = await self._leases.release_all(self.config.http_timeout)
-            self._release(spider, waiting, released, reckoning)
+        if self.workers is not None:
+            await self.workers.release(spider, waiting, reckoning, self.config.http_timeout)
         else:
             self._keep(spider, waiting, handed_back, reckoning)
-        if self.cluster is not None:
-            await self.cluster.close()
         if self.callbacks is not None:
             if self.callbacks.unknown:
                 self.stats.inc(keys.CALLBACKS_UNKNOWN, self.callbacks.unknown)
             await self.callbacks.stop()
         await self.solver.finish()  # the last balance reconciliation, before the client closes
+        if self.workers is not None:  # after the last correction of the shared budget
+            await self.workers.aclose()
         await self.client.close()
-
-    # --- distributed crawls -------------------------------------------------------------------
-
-    async def _join_crawl_scope(
-        self,
-        request: Request,
-        template: Template,
-        state: RequestState | None,
-        origin: Request | None,
-    ) -> Request | None:
-        """A domain-scope challenge in a distributed crawl: re-send the request with a clearance
-        another worker obtained since it was sent (return the marker); else make this worker
-        the group's leader for the whole crawl, or let the request follow the worker that is."""
-        assert self.cluster is not None
-        key = (template.pattern, urlsplit(request.url).netloc)
-        if state is not None and (state.presolve or (state.leads and state.group == key)):
-            return None
-        group = self.scope.group(key)
-        if group is not None and group.phase != "open":
-            return None  # follows the solve already under way here
-        try:
-            found = await self.cluster.clearance(key)
-            if found.generation > 0 and found.generation > (state.generation if state else -1):
-                base = state or RequestState(url=request.url, pattern=template.pattern)
-                resent = replace(base, role="follower", group=key, generation=found.generation)
-                self.stats.inc(keys.SHARED)
-                self._hand_back(
-                    origin or request, resent, priority=request.priority, carry=found.cookies
-                )
-                return _marker(request, "resent")
-            if await self.cluster.claim(key, self._worker):
-                return None  # leads: parked below
-        except Exception as exc:  # Redis down: the group is solved in this worker alone
-            logger.warning("Redis not reachable: %r", exc, extra={"spider": self.crawler.spider})
-            return None
-        group = self.scope.group(key)
-        if group is None or group.phase == "open":
-            self.scope.follow_remote(key)
-        return None
-
-    async def _publish(self, key: tuple[str, str], cookies: list[str]) -> int | None:
-        assert self.cluster is not None
-        try:
-            return await self.cluster.publish(key, cookies)
-        except Exception as exc:
-            logger.warning("Redis not reachable: %r", exc, extra={"spider": self.crawler.spider})
-            return None
-
-    def _abandon_lead(self, key: tuple[str, str] | None) -> None:
-        if self.cluster is not None and key is not None:
-            self._jobs.spawn(self.cluster.abandon(key))
-
-    async def _tend_scope(self) -> None:
-        """Groups whose clearance may come from another worker: re-send their followers once it
-        is published; let them try on their own when the lead ended without one."""
-        assert self.cluster is not None
-        for key in self.scope.led_here():
-            group = self.scope.group(key)
-            if group is not None and group.phase == "solving":
-                await self.cluster.hold(key, self._worker)
-        for key, group in self.scope.waiting_on_others():
-            found = await self.cluster.clearance(key)
-            if found.generation > group.generation:
-                released = self.scope.release(key, None, generation=found.generation)
-                self._send(released, carry=found.cookies)
-            elif not found.solving:
-                self._send(self.scope.retry_alone(key))
-            elif group.phase == "verifying":
-                await self.cluster.hold(key, self._worker)
-
-    def _lease(self, lease: str | None, request: Request) -> None:
-        """Write a waiting request to Redis under ``lease``, renewed while it waits here."""
-        if lease is None or self._leases is None:
-            return
-        try:
-            as_dict = original(request).to_dict(spider=self.crawler.spider)
-            payload = pickle.dumps(as_dict, protocol=4)
-        except Exception:
-            logger.warning(
-                "%s cannot be serialised: it is not protected against this worker's death",
-                request,
-                extra={"spider": self.crawler.spider},
-            )
-            return
-        self._leases.add(lease, payload)
-
-    def _unlease(self, lease: str | None) -> None:
-        if self._leases is not None:
-            self._leases.drop(lease)
-
-    def _leases_lost(self, leases: list[str]) -> None:
-        """Another worker took these leases (this one missed its renewals): it crawls them, so
-        they end here without a word to the engine."""
-        lost = set(leases)
-        for parked in self.lot.parked():
-            if parked.lease in lost and self.lot.leave(parked):
-                if parked.job is not None:
-                    parked.job.cancel()
-                self.stats.inc(keys.LEASES_LOST)
-        logger.warning(
-            "%d waiting request(s) were taken over by another worker after missed lease renewals",
-            len(lost),
-            extra={"spider": self.crawler.spider},
-        )
-
-    async def _tend_leases(self, spider: Spider) -> None:
-        """Renew this worker's leases and take requests whose lease expired, every third of the
-        lease time."""
-        assert self.cluster is not None
-        assert self._leases is not None
-        period = self.config.lease_time / 3
-        while True:
-            try:
-                await self._leases.renew()
-                await self._tend_scope()
-                for payload in await self.cluster.reap():
-                    self._recover(spider, payload)
-                self._leased = await self.cluster.leased()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                logger.warning("Redis not reachable: %r", exc, extra={"spider": spider})
-            await asyncio.sleep(period)
-
-    def _recover(self, spider: Spider, payload: bytes) -> None:
-        engine = self.crawler.engine
-        try:
-            request = request_from_dict(pickle.loads(payload), spider=spider)  # noqa: S301
-        except Exception:
-            logger.exception("a request leased in Redis cannot be read", extra={"spider": spider})
-            self.stats.inc(keys.ABANDONED)
-            return
-        self.stats.inc(keys.RECOVERED)
-        logger.info(
-            "crawling %s again: it waited for a CAPTCHA solve in a worker that stopped",
-            request,
-            extra={"spider": spider},
-        )
-        if engine is not None:
-            engine.crawl(request)
-
-    def _release(
-        self, spider: Spider, waiting: list[Request], released: int, reckoning: Reckoning
-    ) -> None:
-        """A worker of a distributed crawl stops: its waiting requests go to the others."""
-        if released:
-            self.stats.inc(keys.RELEASED, released)
-        if not (waiting or reckoning.tasks):
-            return
-        logger.warning(
-            "closed with %d request(s) waiting for a CAPTCHA solve: %d handed to the other "
-            "workers through Redis; %d task(s) in flight abandoned, %d of them already solved "
-            "and charged ($%.4f), %d still solving",
-            len(waiting),
-            released,
-            reckoning.tasks,
-            reckoning.charged,
-            reckoning.cost,
-            reckoning.pending,
-            extra={"spider": spider},
-        )
 
     def _keep(
         self, spider: Spider, waiting: list[Request], handed_back: int, reckoning: Reckoning

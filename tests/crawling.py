@@ -239,6 +239,18 @@ class Result:
         return outcomes[0]
 
 
+async def until(
+    condition: Callable[[], bool], what: str, *, guard: float = HANG_GUARD, poll: float = 0.01
+) -> None:
+    """Wait (on the reactor's loop) until ``condition`` holds, checking every ``poll`` seconds;
+    after ``guard`` seconds it counts as hung and fails the test with ``what``."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + guard
+    while not condition():
+        assert loop.time() < give_up, f"never happened: {what}"
+        await asyncio.sleep(poll)
+
+
 def start_crawl(
     env: Env,
     pages: Iterable[Page],

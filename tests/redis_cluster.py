@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import crawling
 import pytest
 from crawling import Env
 
@@ -200,8 +201,4 @@ def worker_settings(env: Env, redis_url: str, **overrides: Any) -> dict[str, Any
 
 async def until(condition: Callable[[], bool], what: str) -> None:
     """Wait until ``condition`` holds (the workers are other processes); fail after HANG_GUARD."""
-    loop = asyncio.get_running_loop()
-    give_up = loop.time() + HANG_GUARD
-    while not condition():
-        assert loop.time() < give_up, f"never happened: {what}"
-        await asyncio.sleep(0.05)
+    await crawling.until(condition, what, guard=HANG_GUARD, poll=0.05)

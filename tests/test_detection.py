@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 import warnings
 from pathlib import Path
 from types import MappingProxyType
@@ -841,16 +840,6 @@ def test_kinds_and_builtin_detectors() -> None:
 # --- cost -----------------------------------------------------------------------------------------
 
 
-def _per_call(fn: Any, repeat: int) -> float:
-    best = float("inf")
-    for _ in range(5):
-        start = time.perf_counter()
-        for _ in range(repeat):
-            fn()
-        best = min(best, (time.perf_counter() - start) / repeat)
-    return best
-
-
 def _padded_plain_page() -> bytes:
     """plain_article.html padded to 50 KB with more of its own paragraphs."""
     source = page("plain_article.html")
@@ -877,32 +866,6 @@ def test_ordinary_pages_are_not_parsed(body: bytes, monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(Page, "sel", property(no_parsing))
     response = html(body, headers={"Server": "cloudflare"})
     assert detect(response) is None
-
-
-def test_cost_report(capsys: pytest.CaptureFixture[str]) -> None:
-    """Prints the per-response cost (no assertion on timing: machines differ)."""
-    body = _padded_plain_page()
-    plain = html(body)
-    assert detect(plain) is None
-    plain_us = _per_call(lambda: detect(plain), 300) * 1e6
-
-    small = page("recaptcha_v2_checkbox.html")
-    start = small.index(b'<form id="login-form"')
-    form = small[start : small.index(b"</form>", start) + 7]
-    big = body.replace(b"<aside", form + b"<aside", 1)
-    costs = []
-    for challenge_body in (small, big):
-        response_us = _per_call(lambda b=challenge_body: html(b), 100)
-        total_us = _per_call(lambda b=challenge_body: detect(html(b)), 30)
-        assert detect(html(challenge_body)) is not None
-        costs.append((total_us - response_us) * 1e6)
-    with capsys.disabled():
-        print(
-            f"\n[detect] plain {len(body) // 1000} KB page: {plain_us:.1f} µs/response; "
-            f"reCAPTCHA login page ({len(small) // 1000} KB): {costs[0]:.0f} µs; "
-            f"{len(big) // 1000} KB page with a reCAPTCHA form: {costs[1]:.0f} µs "
-            "(parse + extraction, fresh response each call)"
-        )
 
 
 # --- the wall test --------------------------------------------------------------------------------

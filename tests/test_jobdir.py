@@ -4,7 +4,6 @@ both runs."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -22,6 +21,7 @@ from crawling import (
     finish,
     page,
     start_crawl,
+    until,
 )
 from packaging.version import Version
 from scrapy import Request, signals
@@ -62,15 +62,6 @@ class MarkingSpider(RecordingSpider):
             self.markers += 1
 
 
-async def until(condition: Callable[[], bool], what: str) -> None:
-    """Wait (on the reactor's loop) until ``condition`` holds; fail after :data:`HANG_GUARD`."""
-    loop = asyncio.get_running_loop()
-    give_up = loop.time() + HANG_GUARD
-    while not condition():
-        assert loop.time() < give_up, f"never happened: {what}"
-        await asyncio.sleep(0.01)
-
-
 async def run_until_stopped(
     env: Env,
     pages: Iterable[Page],
@@ -80,10 +71,10 @@ async def run_until_stopped(
 ) -> Result:
     """Crawl until ``ready`` holds, then stop as Ctrl-C (``shutdown``) or ``CloseSpider`` does."""
     crawler, job = start_crawl(env, pages, spider_cls=MarkingSpider, **settings)
-    await until(lambda: crawler.spider is not None, "the spider opened")
+    await until(lambda: crawler.spider is not None, "the spider opened", guard=HANG_GUARD)
     spider = crawler.spider
     assert isinstance(spider, MarkingSpider)
-    await until(lambda: ready(crawler, spider), "the waits to stop at")
+    await until(lambda: ready(crawler, spider), "the waits to stop at", guard=HANG_GUARD)
     if stop == "shutdown":
         await crawler.stop_async()
     else:

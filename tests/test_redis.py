@@ -172,9 +172,30 @@ async def test_a_worker_leading_a_group_claims_it_again_and_no_other_worker_can(
             assert await shared.claim(group, "worker-a")  # its second request: it leads
             assert not await shared.claim(group, "worker-b")
             assert (await shared.clearance(group)).solving
-            assert await shared.publish(group, ["cf_clearance=1"]) == 1
+            assert await shared.publish(group, ["cf_clearance=1"], "worker-a") == 1
             assert await shared.claim(group, "worker-b")  # the lead ended: the next solve
             assert not await shared.claim(group, "worker-a")
+        finally:
+            await shared.close()
+
+
+@deferred_f_from_coro_f
+async def test_a_lead_taken_over_is_not_ended_by_the_worker_that_lost_it() -> None:
+    """A worker whose lock expired (it missed its renewals) and another worker took over: its
+    late publish or abandon must leave the new leader's lock, or a third worker solves too."""
+    group = (f"{HOST}/zone/*", HOST)
+    async with redis_server() as url:
+        shared = SharedState.from_url(url, "crawl", lease_time=8.0)
+        try:
+            assert await shared.claim(group, "worker-a")
+            await shared.redis.delete(shared._scope_keys(group)[1])  # its lock expires
+            assert await shared.claim(group, "worker-b")
+            assert not await shared.abandon(group, "worker-a")
+            assert await shared.publish(group, ["cf_clearance=a"], "worker-a") == 1
+            assert not await shared.claim(group, "worker-c")  # worker-b still leads
+            assert (await shared.clearance(group)).solving
+            assert await shared.abandon(group, "worker-b")
+            assert await shared.claim(group, "worker-c")
         finally:
             await shared.close()
 

@@ -1,5 +1,5 @@
 """The closed sets of names (inject modes, scopes, kinds, error codes), the token-field table and
-the percentile helper: each has one owner, and the others agree with it."""
+the percentile function: each has one owner, and the others agree with it."""
 
 from __future__ import annotations
 

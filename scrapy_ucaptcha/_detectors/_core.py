@@ -1,4 +1,4 @@
-"""Shared pieces of the challenge detectors: result types, the cheap pre-scan and page helpers."""
+"""Shared pieces of the challenge detectors: result types, the cheap pre-scan and page functions."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Final, Protocol, runtime_checkable
 from urllib.parse import parse_qs, urlsplit
 
 from parsel import Selector
-from scrapy.http import HtmlResponse, Response, TextResponse, XmlResponse
+from scrapy.http import Headers, HtmlResponse, Response, TextResponse, XmlResponse
 from w3lib.encoding import html_to_unicode
 
 from scrapy_ucaptcha.fields import WIDGET_FIELDS
@@ -110,27 +110,58 @@ class Detector(Protocol):
 
 # --- the pre-scan ---------------------------------------------------------------------------------
 
-#: One pass over the raw body finds every marker family. All alternatives start with "c", so the
-#: regex engine searches for that literal first character, which keeps a 50 KB page at ~25 µs; an
-#: alternation with different first characters costs ~15 times more. Challenge machinery (class
-#: names, script URLs, JS identifiers) is lowercase, so the body is not lowercased. The bare word
-#: "challenge" is not a marker: prose and Cloudflare's script on every proxied page contain it.
-_MARKERS_RE: Final = re.compile(
-    rb"c(?:aptcha|h(?:allenges\.cloudflare\.com/turnstile|allenge\.js|k_jschl)|f[-_](?:turnstile|chl)"
-    rb"|f-error-details|loudproxy)"
-)
-CAPTCHA: Final = b"captcha"  # recaptcha, hcaptcha, captcha-delivery, px-captcha, captcha.js
+# What the pre-scan reports (see :func:`scan`): each detector looks only at pages with one of its
+# own markers. A bare "captcha" is not one: prose, footers, privacy notices, link texts and class
+# names of ordinary pages say it; the widgets' and walls' machinery names them in full.
+RECAPTCHA: Final = b"recaptcha"  # g-recaptcha, google.com/recaptcha/, grecaptcha.execute
+HCAPTCHA: Final = b"hcaptcha"  # hcaptcha, h-captcha
+FRIENDLY_CAPTCHA: Final = b"frc-captcha"  # frc-captcha, friendlycaptcha
+MTCAPTCHA: Final = b"mtcaptcha"
+SMART_CAPTCHA: Final = b"smart-captcha"  # smart-captcha, smartcaptcha (Yandex)
+FUNCAPTCHA: Final = b"funcaptcha"
+ARKOSE: Final = b"arkoselabs"  # arkoselabs.com, .cn or any other TLD
+PX_CAPTCHA: Final = b"px-captcha"  # px-captcha, px/captcha, captcha.px-cdn.net
+CAPTCHA_JS: Final = b"captcha.js"  # PerimeterX's /captcha.js, AWS WAF's captcha.js
+CAPTCHA_CONTAINER: Final = b"captcha-cont"  # AWS WAF's #captcha-container
+CAPTCHA_DELIVERY: Final = b"captcha-delivery"  # DataDome
+DATADOME_CAPTCHA: Final = b"datadome.co/captcha"  # also escaped; any datadome.co URL
+CHK_CAPTCHA: Final = b"chk_captcha"  # Cloudflare's old captcha page
+GEETEST: Final = b"geetest"  # geetest.com, initGeetest
 CF_TURNSTILE: Final = b"cf-turnstile"  # the widget class, or the API script's URL
-CF_CHL: Final = b"cf-chl"  # _cf_chl_opt, __cf_chl_rt_tk, /cdn-cgi/l/chk_jschl
+CF_CHL: Final = b"cf-chl"  # _cf_chl_opt, __cf_chl_rt_tk, chk_jschl, the old jschl_vc form
 AWS_CHALLENGE_JS: Final = b"challenge.js"  # AWS WAF's challenge interstitial
 CF_ERROR: Final = b"cf-error-details"  # Cloudflare's error and block pages
 CLOUDPROXY: Final = b"cloudproxy"  # Sucuri CloudProxy's sucuri_cloudproxy_js
-_CAPTCHA_RE: Final = re.compile(rb"captcha")
 HDR_CF_MITIGATED: Final = b"header:cf-mitigated"
 HDR_AWS_WAF: Final = b"header:x-amzn-waf-action"
 HDR_DATADOME: Final = b"header:x-datadome"  # X-DataDome / X-DD-B, or a datadome= cookie set
-_TOKENS: Final = {
-    b"captcha": CAPTCHA,
+
+#: What comes before a "captcha" that makes it a marker: each a fixed-width look-behind, named
+#: after the marker it reports.
+_CAPTCHA_PREFIXES: Final = {
+    "re": (b"recaptcha", RECAPTCHA),
+    "h": (b"hcaptcha", HCAPTCHA),
+    "h_": (b"h-captcha", HCAPTCHA),
+    "frc": (b"frc-captcha", FRIENDLY_CAPTCHA),
+    "dly": (b"dlycaptcha", FRIENDLY_CAPTCHA),
+    "mt": (b"mtcaptcha", MTCAPTCHA),
+    "art": (b"artcaptcha", SMART_CAPTCHA),
+    "art_": (b"art-captcha", SMART_CAPTCHA),
+    "fun": (b"funcaptcha", FUNCAPTCHA),
+    "px": (b"px-captcha", PX_CAPTCHA),
+    "px_": (b"px/captcha", PX_CAPTCHA),
+    "chk": (b"chk_captcha", CHK_CAPTCHA),
+    "dd": (b".co/captcha", DATADOME_CAPTCHA),
+    "dd_": (b".co\\/captcha", DATADOME_CAPTCHA),
+}
+#: What may follow a "captcha" and makes it a marker, whatever comes before.
+_CAPTCHA_SUFFIXES: Final = {
+    b"captcha-delivery": CAPTCHA_DELIVERY,
+    b"captcha.js": CAPTCHA_JS,
+    b"captcha-cont": CAPTCHA_CONTAINER,
+    b"captcha.px-": PX_CAPTCHA,
+}
+_OTHER_MARKERS: Final = {
     b"challenges.cloudflare.com/turnstile": CF_TURNSTILE,
     b"challenge.js": AWS_CHALLENGE_JS,
     b"chk_jschl": CF_CHL,
@@ -140,7 +171,31 @@ _TOKENS: Final = {
     b"cf_chl": CF_CHL,
     b"cf-error-details": CF_ERROR,
     b"cloudproxy": CLOUDPROXY,
+    b"co": DATADOME_CAPTCHA,  # only after "datadome.": its captcha and interstitial URLs
+    b"chl": CF_CHL,  # only after "js": the old IUAM form's jschl_vc, jschl_answer
 }
+_SUFFIX_RE: Final = b"|".join(re.escape(s[len(b"captcha") :]) for s in _CAPTCHA_SUFFIXES)
+_PREFIX_RE: Final = b"|".join(
+    b"(?<=%s)(?P<%s>)" % (re.escape(needle), name.encode())
+    for name, (needle, _) in _CAPTCHA_PREFIXES.items()
+)
+#: One pass over the raw body finds every marker. All alternatives start with "c", so the regex
+#: engine searches for that literal first character, which keeps a 50 KB page at ~25 µs (an
+#: alternation with different first characters costs ~15 times more); what comes before the "c"
+#: is checked by look-behinds, only where a "c" is found. A "captcha" matches only with a marker's
+#: prefix or suffix, so a page that merely says the word costs what a page without it does.
+#: Challenge machinery (class names, script URLs, JS identifiers) is lowercase, so the body is not
+#: lowercased. The bare word "challenge" is not a marker either: prose and Cloudflare's script on
+#: every proxied page contain it.
+_MARKERS_RE: Final = re.compile(
+    rb"c(?:aptcha(?:(?:%s)(?:%s)?|%s)"
+    % (_PREFIX_RE, _SUFFIX_RE, _SUFFIX_RE)
+    + rb"|h(?:allenges\.cloudflare\.com/turnstile|allenge\.js|k_jschl|l(?<=jschl))"
+    rb"|f[-_](?:turnstile|chl)|f-error-details|loudproxy|o(?<=datadome\.co))"
+)
+_PREFIX_TOKENS: Final = {name: token for name, (_, token) in _CAPTCHA_PREFIXES.items()}
+_TEXT_TOKENS: Final = {**_CAPTCHA_SUFFIXES, **_OTHER_MARKERS}
+_CAPTCHA_RE: Final = re.compile(rb"captcha")
 
 
 #: Detection reads at most this many bytes of a body (the pre-scan and the parse alike): challenge
@@ -159,21 +214,49 @@ def xml_safe(text: str) -> str:
 
 
 def scan(response: TextResponse) -> frozenset[bytes]:
-    """The markers found in ``response``'s raw body and headers (cheap; no parsing)."""
-    hits = {_TOKENS[m] for m in set(_MARKERS_RE.findall(response.body, 0, MAX_BODY_BYTES))}
-    mitigated = response.headers.get(b"cf-mitigated")
+    """The markers found in ``response``'s raw body and headers (cheap; no parsing).
+
+    Its cost is one regex pass and two byte searches over the first :data:`MAX_BODY_BYTES`, plus a
+    set entry per distinct marker found."""
+    body = response.body
+    found = {(m.lastgroup, m[0]) for m in _MARKERS_RE.finditer(body, 0, MAX_BODY_BYTES)}
+    hits = set()
+    for prefix, text in found:
+        if prefix is not None:
+            hits.add(_PREFIX_TOKENS[prefix])
+        token = _TEXT_TOKENS.get(text)
+        if token is not None:
+            hits.add(token)
+    if body.find(b"eetest", 0, MAX_BODY_BYTES) >= 0:  # geetest.com, initGeetest
+        hits.add(GEETEST)
+    if body.find(b"arkoselabs", 0, MAX_BODY_BYTES) >= 0:  # no "c" in it; hosts on any TLD
+        hits.add(ARKOSE)
+    headers = response.headers
+    if headers:
+        _scan_headers(headers, hits)
+    return frozenset(hits)
+
+
+#: The headers :func:`scan` looks at (lowercase).
+_WALL_HEADERS: Final = frozenset(
+    {b"cf-mitigated", b"x-amzn-waf-action", b"x-datadome", b"x-dd-b", b"set-cookie"}
+)
+
+
+def _scan_headers(headers: Headers, hits: set[bytes]) -> None:
+    if not any(name.lower() in _WALL_HEADERS for name in headers):
+        return
+    mitigated = headers.get(b"cf-mitigated")
     if mitigated is not None and mitigated.strip().lower() == b"challenge":
         hits.add(HDR_CF_MITIGATED)
-    if response.headers.get(b"x-amzn-waf-action"):
+    if headers.get(b"x-amzn-waf-action"):
         hits.add(HDR_AWS_WAF)
-    headers = response.headers
     if (
         b"x-datadome" in headers
         or b"x-dd-b" in headers
         or any(c.lstrip().startswith(b"datadome=") for c in headers.getlist(b"set-cookie"))
     ):
         hits.add(HDR_DATADOME)
-    return frozenset(hits)
 
 
 # --- JavaScript scraps ----------------------------------------------------------------------------
@@ -546,6 +629,19 @@ class BaseDetector:
     name: str = ""
     #: The pre-scan markers (see :func:`scan`) at least one of which must be present.
     triggers: ClassVar[frozenset[bytes]] = frozenset()
+    #: Response statuses on which the detector looks at a page that has none of its triggers.
+    statuses: ClassVar[frozenset[int]] = frozenset()
+    #: Whether :meth:`detect_page` finds nothing on a page that has none of :attr:`triggers` and
+    #: whose status is not in :attr:`statuses`, so that
+    #: :func:`~scrapy_ucaptcha.detection.detect` may skip the call there. True for the
+    #: :meth:`detect_page` of this class; a subclass that overrides :meth:`detect_page` is called
+    #: on every page unless it sets this to True itself.
+    needs_markers: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "detect_page" in vars(cls) and "needs_markers" not in vars(cls):
+            cls.needs_markers = False
 
     def detect(self, response: Response) -> Challenge | None:
         if not isinstance(response, TextResponse):

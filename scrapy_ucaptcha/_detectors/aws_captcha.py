@@ -10,8 +10,8 @@ import re
 from typing import Any, Final
 
 from ._core import (
-    AWS_CHALLENGE_JS,
-    CAPTCHA,
+    CAPTCHA_CONTAINER,
+    CAPTCHA_JS,
     HDR_AWS_WAF,
     BaseDetector,
     Challenge,
@@ -34,7 +34,7 @@ class AwsWafCaptchaDetector(BaseDetector):
     """
 
     name = "aws_waf_captcha"
-    triggers = frozenset({HDR_AWS_WAF, CAPTCHA, AWS_CHALLENGE_JS})
+    triggers = frozenset({HDR_AWS_WAF, CAPTCHA_JS, CAPTCHA_CONTAINER})
 
     def examine(self, page: Page) -> Challenge | None:
         header = ""

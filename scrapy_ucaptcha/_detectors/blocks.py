@@ -28,11 +28,13 @@ class CloudflareBlockDetector(BaseDetector):
 
     name = "cloudflare_block"
     triggers = frozenset({CF_ERROR})
+    statuses = frozenset({403, 429})
+    needs_markers = True  # detect_page looks at those statuses, nothing else
 
     def detect_page(self, page: Page) -> Challenge | None:
         if CF_ERROR not in page.hits:
             # a trimmed block page without cf-error-details: only on Cloudflare's error statuses
-            if page.response.status not in (403, 429):
+            if page.response.status not in self.statuses:
                 return None
             server = page.response.headers.get(b"server") or b""
             if b"cloudflare" not in server.lower():
@@ -67,11 +69,13 @@ class SucuriDetector(BaseDetector):
 
     name = "sucuri"
     triggers = frozenset({CLOUDPROXY})
+    statuses = frozenset({403})  # the firewall blocks with 403
+    needs_markers = True  # detect_page looks at that status, nothing else
 
     def detect_page(self, page: Page) -> Challenge | None:
         if CLOUDPROXY in page.hits:
             return self.examine(page)
-        if page.response.status != 403:  # the firewall blocks with 403
+        if page.response.status not in self.statuses:
             return None
         if page.response.headers.get(b"x-sucuri-block"):
             return self._found(blocked=True)

@@ -14,7 +14,19 @@ from parsel import Selector
 
 from scrapy_ucaptcha.fields import FORM_FIELDS, form_field
 
-from ._core import CAPTCHA, BaseDetector, Challenge, ChallengeKind, Page, js_calls, query_param
+from ._core import (
+    ARKOSE,
+    FRIENDLY_CAPTCHA,
+    FUNCAPTCHA,
+    MTCAPTCHA,
+    SMART_CAPTCHA,
+    BaseDetector,
+    Challenge,
+    ChallengeKind,
+    Page,
+    js_calls,
+    query_param,
+)
 from .widgets import _attr, _callback, _first, _form, _opt, _target
 
 
@@ -52,18 +64,11 @@ class FunCaptchaDetector(BaseDetector):
     """Arkose Labs (FunCaptcha): the enforcement script, ``data-pkey`` or ``public_key``."""
 
     name = "funcaptcha"
-
-    def detect_page(self, page: Page) -> Challenge | None:
-        # "arkoselabs" is not a pre-scan marker; one byte search keeps ordinary pages cheap
-        if not page.has(b"arkoselabs") and not (
-            CAPTCHA in page.hits and page.near_captcha(b"funcaptcha", b"FunCaptcha")
-        ):
-            return None
-        if not page.is_markup:
-            return None
-        return self.examine(page)
+    triggers = frozenset({ARKOSE, FUNCAPTCHA})
 
     def examine(self, page: Page) -> Challenge | None:
+        if not page.is_markup:
+            return None
         js = page.inline_js
         api = next(filter(None, map(_FC_API_RE.search, page.script_srcs)), None)
         api = api or _FC_API_RE.search(js)
@@ -125,7 +130,7 @@ class FriendlyCaptchaDetector(BaseDetector):
     """Friendly Captcha (v1 ``friendly-challenge`` and v2 ``@friendlycaptcha/sdk``)."""
 
     name = "friendly_captcha"
-    triggers = frozenset({CAPTCHA})
+    triggers = frozenset({FRIENDLY_CAPTCHA})
 
     def examine(self, page: Page) -> Challenge | None:
         if not page.near_captcha(b"frc-captcha", b"dlycaptcha"):
@@ -172,7 +177,7 @@ class MTCaptchaDetector(BaseDetector):
     """MTCaptcha: ``mtcaptchaConfig = {"sitekey": "MTPublic-…"}`` and its service script."""
 
     name = "mtcaptcha"
-    triggers = frozenset({CAPTCHA})
+    triggers = frozenset({MTCAPTCHA})
 
     def examine(self, page: Page) -> Challenge | None:
         if not page.near_captcha(b"mtcaptcha"):
@@ -220,7 +225,7 @@ class YandexSmartCaptchaDetector(BaseDetector):
     """Yandex SmartCaptcha: ``div.smart-captcha[data-sitekey=ysc1_…]``, ``smartCaptcha.render``."""
 
     name = "yandex_smartcaptcha"
-    triggers = frozenset({CAPTCHA})
+    triggers = frozenset({SMART_CAPTCHA})
 
     def examine(self, page: Page) -> Challenge | None:
         if not page.near_captcha(b"art-captcha", b"artcaptcha"):

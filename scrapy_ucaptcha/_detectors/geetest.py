@@ -11,7 +11,16 @@ from typing import Any, Final
 
 from scrapy_ucaptcha.fields import form_field
 
-from ._core import BaseDetector, Challenge, ChallengeKind, Page, js_calls, js_value, query_param
+from ._core import (
+    GEETEST,
+    BaseDetector,
+    Challenge,
+    ChallengeKind,
+    Page,
+    js_calls,
+    js_value,
+    query_param,
+)
 from .widgets import _first, _form
 
 _V3_INIT_RE: Final = re.compile(r"\binitGeetest\s{0,20}\(")
@@ -42,14 +51,11 @@ class GeeTestDetector(BaseDetector):
     """GeeTest v3 and v4 widgets."""
 
     name = "geetest"
-
-    def detect_page(self, page: Page) -> Challenge | None:
-        # "geetest" is not a pre-scan marker; one byte search keeps ordinary pages cheap
-        if not page.is_markup or not page.has(b"geetest", b"Geetest"):
-            return None
-        return self.examine(page)
+    triggers = frozenset({GEETEST})
 
     def examine(self, page: Page) -> Challenge | None:
+        if not page.is_markup or not page.has(b"geetest", b"Geetest"):
+            return None
         js = page.inline_js
         srcs = page.script_srcs
         v4_call = next(js_calls(js, _V4_INIT_RE), None)

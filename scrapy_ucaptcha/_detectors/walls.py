@@ -8,11 +8,16 @@ from urllib.parse import urlencode
 
 from ._core import (
     AWS_CHALLENGE_JS,
-    CAPTCHA,
+    CAPTCHA_CONTAINER,
+    CAPTCHA_DELIVERY,
+    CAPTCHA_JS,
     CF_CHL,
+    CHK_CAPTCHA,
+    DATADOME_CAPTCHA,
     HDR_AWS_WAF,
     HDR_CF_MITIGATED,
     HDR_DATADOME,
+    PX_CAPTCHA,
     BaseDetector,
     Challenge,
     ChallengeKind,
@@ -47,7 +52,7 @@ class CloudflareChallengeDetector(BaseDetector):
     """
 
     name = "cloudflare"
-    triggers = frozenset({CF_CHL, HDR_CF_MITIGATED, CAPTCHA})
+    triggers = frozenset({CF_CHL, HDR_CF_MITIGATED, CHK_CAPTCHA})
 
     def examine(self, page: Page) -> Challenge | None:
         header = HDR_CF_MITIGATED in page.hits
@@ -94,7 +99,7 @@ class DataDomeDetector(BaseDetector):
     """
 
     name = "datadome"
-    triggers = frozenset({CAPTCHA, HDR_DATADOME})
+    triggers = frozenset({CAPTCHA_DELIVERY, DATADOME_CAPTCHA, HDR_DATADOME})
 
     def examine(self, page: Page) -> Challenge | None:
         header = HDR_DATADOME in page.hits
@@ -174,7 +179,7 @@ class PerimeterXDetector(BaseDetector):
     """
 
     name = "perimeterx"
-    triggers = frozenset({CAPTCHA})
+    triggers = frozenset({PX_CAPTCHA, CAPTCHA_JS})
 
     def examine(self, page: Page) -> Challenge | None:
         if not page.near_captcha(b"px-captcha", b"captcha.px-", b"/captcha.js", b"px/captcha"):
@@ -209,7 +214,7 @@ class AwsWafDetector(BaseDetector):
     """
 
     name = "aws_waf"
-    triggers = frozenset({HDR_AWS_WAF, CAPTCHA, AWS_CHALLENGE_JS})
+    triggers = frozenset({HDR_AWS_WAF, AWS_CHALLENGE_JS, CAPTCHA_JS, CAPTCHA_CONTAINER})
 
     def examine(self, page: Page) -> Challenge | None:
         header = (page.response.headers.get(b"x-amzn-waf-action") or b"").decode("latin-1")

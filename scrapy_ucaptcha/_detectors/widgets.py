@@ -10,8 +10,9 @@ from parsel import Selector
 from scrapy_ucaptcha.fields import form_field
 
 from ._core import (
-    CAPTCHA,
     CF_TURNSTILE,
+    HCAPTCHA,
+    RECAPTCHA,
     BaseDetector,
     Challenge,
     ChallengeKind,
@@ -134,7 +135,7 @@ class RecaptchaDetector(BaseDetector):
     """Google reCAPTCHA: v2 checkbox, v2 invisible, v3 and Enterprise."""
 
     name = "recaptcha"
-    triggers = frozenset({CAPTCHA})
+    triggers = frozenset({RECAPTCHA})
 
     def examine(self, page: Page) -> Challenge | None:
         if not page.near_captcha(b"recaptcha"):
@@ -287,7 +288,7 @@ class HCaptchaDetector(BaseDetector):
     """hCaptcha, visible or invisible, with ``rqdata`` when the page sets it."""
 
     name = "hcaptcha"
-    triggers = frozenset({CAPTCHA})
+    triggers = frozenset({HCAPTCHA})
 
     def examine(self, page: Page) -> Challenge | None:
         if not page.near_captcha(b"hcaptcha", b"h-captcha"):

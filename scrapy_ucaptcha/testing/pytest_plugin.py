@@ -1,4 +1,4 @@
-"""The pytest plugin of scrapy-ucaptcha: loopback servers and a crawl helper for spider tests.
+"""The pytest plugin of scrapy-ucaptcha: loopback servers and a crawl function for spider tests.
 
 Installed with the package (entry point ``pytest11``, name ``ucaptcha``), so a project that has
 scrapy-ucaptcha and pytest-twisted installed gets these fixtures without any import:
