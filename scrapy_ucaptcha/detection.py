@@ -34,6 +34,7 @@ A token widget whose site key cannot be found is reported with ``solvable=False`
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Final
 
@@ -118,6 +119,29 @@ BUILTIN_DETECTORS: Final[tuple[type[BaseDetector], ...]] = (
 DEFAULT_DETECTORS: Final[tuple[Detector, ...]] = tuple(cls() for cls in BUILTIN_DETECTORS)
 
 
+def _gate(detectors: Sequence[Detector]) -> tuple[frozenset[bytes], frozenset[int]] | None:
+    """Every marker and status any of ``detectors`` looks at, when each is a built-in-style
+    detector that needs one of its own (else None: some detector looks at every page)."""
+    if not isinstance(detectors, tuple):
+        return None
+    try:
+        return _tuple_gate(detectors)
+    except TypeError:  # a detector that cannot be hashed
+        return None
+
+
+@functools.lru_cache(maxsize=32)
+def _tuple_gate(detectors: tuple[Detector, ...]) -> tuple[frozenset[bytes], frozenset[int]] | None:
+    triggers: set[bytes] = set()
+    statuses: set[int] = set()
+    for detector in detectors:
+        if not isinstance(detector, BaseDetector) or not (detector.triggers or detector.statuses):
+            return None
+        triggers |= detector.triggers
+        statuses |= detector.statuses
+    return frozenset(triggers), frozenset(statuses)
+
+
 def detect(
     response: Response, detectors: Sequence[Detector] = DEFAULT_DETECTORS
 ) -> Challenge | None:
@@ -128,6 +152,12 @@ def detect(
     if not isinstance(response, TextResponse):
         return None
     page: Page | None = None
+    gate = _gate(detectors)
+    if gate is not None:  # most pages have no marker of any detector: one check, no loop
+        page = Page(response)
+        triggers, statuses = gate
+        if triggers.isdisjoint(page.hits) and response.status not in statuses:
+            return None
     for detector in detectors:
         try:
             if isinstance(detector, BaseDetector):

@@ -467,7 +467,7 @@ def apply_pin(request: Request) -> bool:
 def pin_kept(request: Request) -> bool:
     """Whether a pinned request came back through the proxy it was pinned to."""
     pin = request.meta.get(PIN_KEY)
-    if not isinstance(pin, Mapping):
+    if pin is None or not isinstance(pin, Mapping):
         return True
     proxy = request.meta.get("proxy") or None
     pinned = pin.get("proxy") or None

@@ -151,7 +151,10 @@ class UCaptchaMiddleware:
             else None
         )
         crawler.signals.connect(self._spider_opened, signal=signals.spider_opened)
-        crawler.signals.connect(self._request_scheduled, signal=signals.request_scheduled)
+        # connected only while a marker is on its way to the scheduler: every request of the
+        # crawl is scheduled, and a receiver costs each of them a dispatch
+        self._markers_out = 0
+        self._listening = False  # whether _request_scheduled is connected
         crawler.signals.connect(self._spider_idle, signal=signals.spider_idle)
         crawler.signals.connect(self._spider_closed, signal=signals.spider_closed)
 
@@ -190,7 +193,8 @@ class UCaptchaMiddleware:
             raise error
         if self.layers.never(request) or self._closed or STATE_KEY in meta:
             return None
-        if not self._any_presolve and not isinstance(meta.get(TASK_KEY), Mapping):
+        task = meta.get(TASK_KEY)
+        if not self._any_presolve and (task is None or not isinstance(task, Mapping)):
             return None
         template = self._template_for(request)
         if template is None or not template.solve or not template.presolve:
@@ -240,7 +244,7 @@ class UCaptchaMiddleware:
             and template.scope == "domain"
             and await self.workers.join_scope(request, template, state, origin)
         ):
-            return _marker(request, "resent")
+            return self._marker(request, "resent")
         return self._park_or_refuse(request, response, challenge, template, state, origin=origin)
 
     async def process_exception(
@@ -384,10 +388,10 @@ class UCaptchaMiddleware:
                     self.stats.inc(keys.SHARED)
                     if self.workers is not None:
                         self.workers.lease(lease, origin or request)
-                    return _marker(request, "following")
+                    return self._marker(request, "following")
                 if join.action == "resend":
                     self._hand_back(origin or request, join.state, priority=request.priority)
-                    return _marker(request, "resent")
+                    return self._marker(request, "resent")
                 state = join.state
         try:
             plan = self._plan(request, response, challenge, template, state)
@@ -411,7 +415,7 @@ class UCaptchaMiddleware:
             state.attempts + 1,
             extra={"spider": self.crawler.spider},
         )
-        return _marker(request, parked.id)
+        return self._marker(request, parked.id)
 
     def _start(self, parked: Parked) -> None:
         """Solve for ``parked`` now if a task slot is free, else once one is: until then it has no
@@ -469,9 +473,32 @@ class UCaptchaMiddleware:
             raise state.error(str(exc), "bad_proxy") from None
         return replace(plan, task=task)
 
+    def _marker(self, request: Request, park: int | str) -> Request:
+        """The copy of ``request`` returned to the engine, which :meth:`_request_scheduled`
+        drops: ``park`` is the parked id, ``"following"`` or ``"resent"``. The engine schedules
+        it as soon as ``process_response`` returns it, so the handler is connected from now until
+        no marker is on its way."""
+        if not self._listening:
+            self.crawler.signals.connect(self._request_scheduled, signal=signals.request_scheduled)
+            self._listening = True
+        self._markers_out += 1
+        return request.replace(meta={**request.meta, PARK_KEY: park}, dont_filter=True)
+
     def _request_scheduled(self, request: Request, spider: Spider) -> None:
-        if PARK_KEY in request.meta:
-            raise IgnoreRequest("parked while its CAPTCHA is solved")
+        if PARK_KEY not in request.meta:
+            return
+        self._markers_out -= 1
+        if not self._markers_out:
+            # not while the signal's receivers are being iterated: that would skip the next one
+            asyncio.get_running_loop().call_soon(self._stop_listening)
+        raise IgnoreRequest("parked while its CAPTCHA is solved")
+
+    def _stop_listening(self) -> None:
+        if self._listening and not self._markers_out:
+            self.crawler.signals.disconnect(
+                self._request_scheduled, signal=signals.request_scheduled
+            )
+            self._listening = False
 
     def _spider_idle(self, spider: Spider) -> None:
         if self._closed:
@@ -894,12 +921,6 @@ class UCaptchaMiddleware:
             reckoning.pending,
             extra={"spider": spider},
         )
-
-
-def _marker(request: Request, park: int | str) -> Request:
-    """The copy of ``request`` returned to the engine, which our ``request_scheduled`` handler
-    drops: ``park`` is the parked id, ``"following"`` or ``"resent"``."""
-    return request.replace(meta={**request.meta, PARK_KEY: park}, dont_filter=True)
 
 
 def _user_agent_of(solution: Solution | None) -> str | None:

@@ -64,6 +64,8 @@ class Layers:
         """Whether the request must never be solved (``False`` meta, or a ``False`` spider
         attribute that no meta dict overrides)."""
         meta = request.meta.get(TASK_KEY)
+        if meta is None:  # most requests: no ABC check (Mapping) to pay
+            return self.spider is False
         if meta is False:
             return True
         return self.spider is False and not isinstance(meta, Mapping)
@@ -72,12 +74,12 @@ class Layers:
         """``base`` with the spider's and the request's dicts laid over it; raises
         :class:`ValueError` for a bad meta dict."""
         template = base
-        if isinstance(self.spider, Mapping):
+        if self.spider is not None and self.spider is not False:
             cached = self._with_spider.get(base.pattern)
             if cached is None or cached.pattern != base.pattern:
                 cached = self._with_spider[base.pattern] = base.merged(self.spider)
             template = cached
         meta = request.meta.get(TASK_KEY)
-        if isinstance(meta, Mapping):
+        if meta is not None and isinstance(meta, Mapping):
             template = template.merged(meta)
         return template

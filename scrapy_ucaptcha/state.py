@@ -95,7 +95,7 @@ class RequestState:
     @classmethod
     def from_meta(cls, value: object) -> RequestState | None:
         """The state :meth:`to_meta` wrote, or ``None`` for anything else."""
-        if not isinstance(value, Mapping):
+        if value is None or not isinstance(value, Mapping):  # None: most requests, cheaply
             return None
         try:
             url, pattern = value["url"], value["pattern"]
@@ -159,6 +159,8 @@ def error_to_meta(error: CaptchaSolveError) -> dict[str, Any]:
 
 
 def error_from_meta(value: object) -> CaptchaSolveError | None:
+    if value is None:  # every request but one that failed: no ABC check (Mapping) to pay
+        return None
     if isinstance(value, CaptchaSolveError):
         return value
     if not isinstance(value, Mapping) or not isinstance(value.get("reason"), str):

@@ -13,12 +13,13 @@ an exact host before a wildcard host before ``"*"``, and a longer path before a 
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from scrapy_ucaptcha.dialects import DIALECTS
 from scrapy_ucaptcha.planner import KEY_FIELDS, build_task, family_of, kind_for_task_type
@@ -375,12 +376,10 @@ class TemplateSet:
 
     def for_url(self, url: str) -> Template:
         """The most specific template for ``url``, or an empty default template."""
+        if not self.entries:
+            return _DEFAULT
         parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-        try:
-            port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
-        except ValueError:
-            port = None
+        host, port = _host_and_port(parts.scheme, parts.netloc)
         for entry in self.entries:
             if entry.matches(host, port, parts.path or "/"):
                 return entry.template
@@ -395,6 +394,19 @@ class TemplateSet:
 
 
 _DEFAULT = Template()
+
+
+@functools.lru_cache(maxsize=1024)
+def _host_and_port(scheme: str, netloc: str) -> tuple[str, int | None]:
+    """The lowercase host and the port (the scheme's default when none is given) of a URL: once
+    per host, rather than once per response."""
+    parts = SplitResult(scheme, netloc, "", "", "")
+    host = (parts.hostname or "").lower()
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError:
+        port = None
+    return host, port
 
 
 def _check_complete(template: Template) -> None:

@@ -237,14 +237,15 @@ def scan(response: TextResponse) -> frozenset[bytes]:
     return frozenset(hits)
 
 
-#: The headers :func:`scan` looks at (lowercase).
+#: The headers :func:`scan` looks at, as :class:`~scrapy.http.Headers` keys them.
 _WALL_HEADERS: Final = frozenset(
-    {b"cf-mitigated", b"x-amzn-waf-action", b"x-datadome", b"x-dd-b", b"set-cookie"}
+    Headers().normkey(name)
+    for name in (b"cf-mitigated", b"x-amzn-waf-action", b"x-datadome", b"x-dd-b", b"set-cookie")
 )
 
 
 def _scan_headers(headers: Headers, hits: set[bytes]) -> None:
-    if not any(name.lower() in _WALL_HEADERS for name in headers):
+    if _WALL_HEADERS.isdisjoint(headers.keys()):  # one set operation for most responses
         return
     mitigated = headers.get(b"cf-mitigated")
     if mitigated is not None and mitigated.strip().lower() == b"challenge":
