@@ -73,7 +73,9 @@ def pytest_configure(config: pytest.Config) -> None:
 def _marked(request: pytest.FixtureRequest, name: str) -> object:
     """The configuration that the test's ``name`` mark gives: ``@pytest.mark.simulator(config)``,
     or ``@pytest.mark.simulator(from_params=function)``, which is called with the test's
-    parameters of the same names (``dialect``, say); None without the mark."""
+    parameters of the same names (``dialect``, say); None without the mark. Each named parameter
+    of the function must be one of the test's: a renamed parameter fails the test instead of
+    quietly leaving the function's default."""
     marker = request.node.get_closest_marker(name)
     if marker is None:
         return None
@@ -82,8 +84,19 @@ def _marked(request: pytest.FixtureRequest, name: str) -> object:
         (config,) = marker.args
         return copy.deepcopy(cast("object", config))  # tests may change their server's config
     params: dict[str, object] = getattr(getattr(request.node, "callspec", None), "params", {})
-    named = inspect.signature(factory).parameters.values()
-    return factory(**{p.name: params[p.name] for p in named if p.name in params})
+    named = [
+        p.name
+        for p in inspect.signature(factory).parameters.values()
+        if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+    missing = [n for n in named if n not in params]
+    if missing:
+        raise TypeError(
+            f"the {name} mark's from_params function takes {', '.join(missing)}, which "
+            f"{'is' if len(missing) == 1 else 'are'} not among the parameters of the test "
+            f"({', '.join(sorted(params)) or 'none'})"
+        )
+    return factory(**{n: params[n] for n in named})
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import treq
+from crawling import HANG_GUARD, until
 from scrapy.utils.defer import deferred_f_from_coro_f, deferred_to_future
 from twisted.web.client import HTTPConnectionPool
 from twisted.web.resource import Resource
@@ -143,25 +144,19 @@ async def balance(sim: Simulator, key: str = KEY) -> float:
     return float(reply.json["balance"])
 
 
-async def wait_for(predicate: Callable[[], object], timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.005)
+async def wait_for(predicate: Callable[[], object], what: str = "the condition") -> None:
+    """Wait until ``predicate`` holds; :data:`HANG_GUARD` only tells a hang from a slow machine."""
+    await until(lambda: bool(predicate()), what, poll=0.005)
 
 
-async def poll(sim: Simulator, task_id: str, *, timeout: float = 5.0) -> Reply:
-    """Poll getTaskResult until the task is no longer idle/processing."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+async def poll(sim: Simulator, task_id: str) -> Reply:
+    """Poll getTaskResult until the task is no longer idle/processing (or the test hangs)."""
+    give_up = asyncio.get_running_loop().time() + HANG_GUARD
     while True:
         reply = await result(sim, task_id)
         if reply.json.get("status") not in ("idle", "processing"):
             return reply
-        if loop.time() > deadline:
-            raise AssertionError(f"task {task_id} still {reply.json['status']}")
+        assert asyncio.get_running_loop().time() < give_up, f"task {task_id} hung"
         await asyncio.sleep(0.01)
 
 
@@ -257,13 +252,14 @@ async def test_lifecycle_idle_processing_ready() -> None:
         assert task_id.count("-") == 4
         seen = [body["status"]]
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + 5
+        give_up = loop.time() + HANG_GUARD
         while True:
             answer = (await result(sim, task_id)).json
             if answer["status"] != seen[-1]:
                 seen.append(answer["status"])
-            if answer["status"] == "ready" or loop.time() > deadline:
+            if answer["status"] == "ready":
                 break
+            assert loop.time() < give_up, f"the task hung at {seen}"
             assert answer == {"errorId": 0, "status": answer["status"]}
             if answer["status"] == "processing" and hold.fired:
                 sim.release()
@@ -638,9 +634,9 @@ async def test_result_ttl_expiry() -> None:
         task_id = (await create(sim)).json["taskId"]
         assert (await poll(sim, task_id)).json["status"] == "ready"
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + 5
+        give_up = loop.time() + HANG_GUARD
         while (reply := await result(sim, task_id)).status == 200:
-            assert loop.time() < deadline
+            assert loop.time() < give_up, "the result never expired (hung)"
             await asyncio.sleep(0.02)
         assert reply.status == 404
         assert reply.json["errorCode"] == "ERROR_WRONG_CAPTCHA_ID"
@@ -971,10 +967,16 @@ async def test_truncated_json_fault_processes_the_request() -> None:
 async def test_slow_fault() -> None:
     async with running() as sim:
         sim.add_fault(Fault("slow", endpoint="getBalance", delay=0.2, times=1))
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        reply = await api(sim, "getBalance", {"clientKey": KEY})
-        assert loop.time() - started >= 0.19
+        before = set(sim._delayed)
+        asking = asyncio.ensure_future(api(sim, "getBalance", {"clientKey": KEY}))
+        await wait_for(lambda: sim._delayed - before, "the slow answer's timer")
+        (timer,) = sim._delayed - before
+        assert timer.active()
+        assert not asking.done()  # no answer while the timer waits
+        fired_before_reply: list[bool] = []
+        asking.add_done_callback(lambda _: fired_before_reply.append(not timer.active()))
+        reply = await asking
+        assert fired_before_reply == [True]  # the answer came after the timer fired
         assert reply.status == 200
         assert reply.json == {"errorId": 0, "balance": 10.0}
         assert sim.calls[-1].fault == "slow"
@@ -1090,10 +1092,10 @@ async def test_fail_compat_fault() -> None:
         sim.add_fault(Fault("fail_compat", times=1))
         task_id = (await create(sim)).json["taskId"]
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + 5
+        give_up = loop.time() + HANG_GUARD
         while (reply := await result(sim, task_id)).json["errorId"] == 0:
             assert reply.json["status"] == "processing"
-            assert loop.time() < deadline
+            assert loop.time() < give_up, "the task never failed (hung)"
             await asyncio.sleep(0.01)
         assert reply.status == 200
         assert reply.json["errorId"] == 1
@@ -1320,7 +1322,7 @@ async def test_cli_runs_a_simulator() -> None:
     )
     try:
         assert proc.stdout is not None
-        line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
+        line = (await asyncio.wait_for(proc.stdout.readline(), HANG_GUARD)).decode()
         assert line.startswith("uCaptcha simulator: http://127.0.0.1:")
         url = line.split(": ", 1)[1].strip()
         blocked = await request("POST", f"{url}/getBalance", json={"clientKey": "ucap_cli"})
@@ -1331,13 +1333,14 @@ async def test_cli_runs_a_simulator() -> None:
         assert created.status == 200
         task_id = created.json["taskId"]
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + 10
+        give_up = loop.time() + HANG_GUARD
         while True:
             reply = await request(
                 "POST", f"{url}/getTaskResult", json={"clientKey": "ucap_cli", "taskId": task_id}
             )
-            if reply.json["status"] == "ready" or loop.time() > deadline:
+            if reply.json["status"] == "ready":
                 break
+            assert loop.time() < give_up, "the task never became ready (hung)"
             await asyncio.sleep(0.02)
         assert reply.json["status"] == "ready"
         TokenVerifier().verify(
@@ -1351,7 +1354,7 @@ async def test_cli_runs_a_simulator() -> None:
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)
-        _, stderr = await asyncio.wait_for(proc.communicate(), 30)
+        _, stderr = await asyncio.wait_for(proc.communicate(), HANG_GUARD)
     assert proc.returncode == 0, stderr.decode()
     assert b"Traceback" not in stderr
 
