@@ -34,6 +34,7 @@ class Params:
     cap_variant: int | None = None  # scenario 2: also crawl with this task cap
     parked: int = 10_000
     scale_pages: int = 100_000
+    scale_without: bool = True  # scenario 5 also without the middleware
     peer_pages: int = 400
     peer_runs: int = 1
     seed: int = 1

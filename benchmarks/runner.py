@@ -88,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--parked", type=int, help="scenario 4 parked requests")
     parser.add_argument("--scale-pages", type=int, help="scenario 5 pages")
+    parser.add_argument(
+        "--scale-ours-only",
+        action="store_true",
+        help="scenario 5 without its crawl without the middleware (half the time)",
+    )
     parser.add_argument("--peer-pages", type=int, help="scenario 2b pages")
     parser.add_argument("--peer-runs", type=int, help="scenario 2b runs per variant (1)")
     parser.add_argument("--concurrency", type=int, help="CONCURRENT_REQUESTS (16)")
@@ -137,6 +142,8 @@ def params_from(args: argparse.Namespace) -> Params:
     }
     if args.no_warmup:
         overrides["warmup"] = False
+    if args.scale_ours_only:
+        overrides["scale_without"] = False
     return replace(params, **overrides)
 
 

@@ -45,7 +45,7 @@ def run(params: Params) -> ScenarioResult:
         seed=params.seed,
         solve_time=params.solve_spec,
     ) as (site, sim):
-        for variant in VARIANTS:
+        for variant in VARIANTS if params.scale_without else VARIANTS[:1]:
             raw = crawl(site, sim, pages=pages, variant=variant, settings=settings)
             figures = summary(raw)
             figures.update(rss_growth(raw.get("rss_samples", [])))
