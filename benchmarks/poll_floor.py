@@ -15,6 +15,7 @@ no schedule better than the best of this shape by more than 0.01 s of median lag
 from __future__ import annotations
 
 import bisect
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -61,10 +62,7 @@ def _evaluate(
         index = bisect.bisect_left(polls, solve)
         calls += index + 1
         lags.append(polls[index] - solve)
-    lags.sort()
-    middle = len(lags) // 2
-    lag = lags[middle] if len(lags) % 2 else (lags[middle - 1] + lags[middle]) / 2
-    return lag, calls / len(ordered)
+    return statistics.median(lags), calls / len(ordered)
 
 
 def poll_floor(
@@ -75,13 +73,14 @@ def poll_floor(
     ordered = sorted(t for t in solve_times if t >= 0)
     if not ordered or interval <= 0:
         return None
+    ends = [_at(ordered, end) for end in DENSE_ENDS]
     best: Floor | None = None
     for pct in FIRST_PERCENTILES:
         first = _at(ordered, pct)
         for share in GAPS:
             gap = share * interval
-            for end in DENSE_ENDS:
-                until = max(first, _at(ordered, end))
+            for end in ends:
+                until = max(first, end)
                 lag, calls = _evaluate(ordered, first, gap, until, interval)
                 if calls <= max_calls and (best is None or lag < best.lag_p50_s):
                     best = Floor(lag, calls, first, gap, until)

@@ -143,7 +143,6 @@ class UCaptchaMiddleware:
                 lot=self.lot,
                 scope=self.scope,
                 jobs=self._jobs,
-                lease_time=config.lease_time,
                 hand_back=self._hand_back,
                 send=self._send,
             )

@@ -72,7 +72,6 @@ class Workers:
         lot: ParkingLot,
         scope: DomainScope,
         jobs: Jobs,
-        lease_time: float,
         hand_back: HandBack,
         send: Callable[[list[Follower], Sequence[str]], None],
     ) -> None:
@@ -82,7 +81,6 @@ class Workers:
         self.lot = lot
         self.scope = scope
         self.jobs = jobs
-        self.lease_time = lease_time
         self.hand_back = hand_back
         self.send = send
         self.leases = LeaseKeeper(cluster, on_lost=self._leases_lost)
@@ -180,7 +178,7 @@ class Workers:
     async def _tend(self, spider: Spider) -> None:
         """Renew this worker's leases, tend its groups and take requests whose lease expired,
         every third of the lease time."""
-        period = self.lease_time / 3
+        period = self.cluster.lease_ms / 3000  # a third of UCAPTCHA_LEASE_TIME
         while not self._stopping.is_set():
             try:
                 await self.leases.renew()

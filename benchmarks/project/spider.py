@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from contextlib import suppress
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -47,6 +48,11 @@ class BenchSpider(Spider):
             "solved": response.meta.get("ucaptcha") is not None,
         }
 
+    @cached_property
+    def _cookies(self) -> CookiesMiddleware | None:
+        """The crawl's cookie middleware, looked up once rather than for every item."""
+        return self.crawler.get_downloader_middleware(CookiesMiddleware)
+
     def _forget_clearance(self, response: Response) -> None:
         """Drop the item's clearance cookie once the item is fetched.
 
@@ -56,7 +62,7 @@ class BenchSpider(Spider):
         milliseconds of CPU in ``CookiesMiddleware``, with or without scrapy-ucaptcha. Sites clear
         a visitor once, not page by page; forgetting the cookie keeps the jar as small as theirs.
         """
-        cookies = self.crawler.get_downloader_middleware(CookiesMiddleware)
+        cookies = self._cookies
         if cookies is None or None not in cookies.jars:
             return
         url = urlsplit(response.url)
